@@ -1,0 +1,75 @@
+package config
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// UnmarshalJSON decodes a request leniently but remembers fields it does not
+// know, so Validate can name them: a typo must fail the run with a clear
+// error on every entry point, including `temporal workflow start`, where a
+// strict decoder would only stall the workflow task.
+func (r *Request) UnmarshalJSON(b []byte) error {
+	type plain Request
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	known := knownFields()
+	for k := range raw {
+		if !known[k] {
+			p.unknownFields = append(p.unknownFields, k)
+		}
+	}
+	sort.Strings(p.unknownFields)
+	*r = Request(p)
+	return nil
+}
+
+var knownFields = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	t := reflect.TypeFor[Request]()
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			m[name] = true
+		}
+	}
+	return m
+})
+
+func closestField(name string) string {
+	best, bestD := "", 4
+	for k := range knownFields() {
+		if d := editDistance(name, k); d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
