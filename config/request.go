@@ -74,6 +74,20 @@ type Request struct {
 	ReplicasBaseURLs  List    `json:"replicas_base_urls,omitempty"`
 	ContinueAsNewEach int     `json:"continue_as_new_every_slices,omitempty"`
 
+	// Where the servers come from: "existing" (default: base_url, host/port
+	// or replicas_base_urls) or "kubernetes" (deployed for the run).
+	Deploy              string            `json:"deploy,omitempty"`
+	ReplicaCount        int               `json:"replica_count,omitempty"`
+	GPUType             string            `json:"gpu_type,omitempty"`
+	Namespace           string            `json:"namespace,omitempty"`
+	Image               string            `json:"image,omitempty"`
+	VLLMArgs            []string          `json:"vllm_args,omitempty"`
+	HFTokenSecret       string            `json:"hf_token_secret,omitempty"`
+	ModelStoragePVC     string            `json:"model_storage_pvc,omitempty"`
+	NodeSelector        map[string]string `json:"node_selector,omitempty"`
+	KeepDeployment      bool              `json:"keep_deployment,omitempty"`
+	ReadyTimeoutSeconds float64           `json:"ready_timeout_seconds,omitempty"`
+
 	unknownFields []string
 }
 
@@ -149,7 +163,13 @@ func (r Request) Defaults() Request {
 		r.RequestTimeoutSeconds = 6 * 3600
 	}
 	if r.ContinueAsNewEach == 0 {
-		r.ContinueAsNewEach = 24
+		r.ContinueAsNewEach = 48
+	}
+	if r.Deploy == "" {
+		r.Deploy = "existing"
+	}
+	if r.ReadyTimeoutSeconds == 0 {
+		r.ReadyTimeoutSeconds = 3600
 	}
 	if r.DurationSeconds > 0 && r.NumPrompts == 0 && !r.RequestRate.IsInf() {
 		r.NumPrompts = int(math.Round(float64(*r.RequestRate) * r.DurationSeconds))
@@ -222,6 +242,9 @@ func (r Request) MetadataPairs() [][2]string {
 
 // Replicas is the number of separate servers that each get the full load.
 func (r Request) Replicas() int {
+	if r.Deploy == "kubernetes" && r.ReplicaCount > 0 {
+		return r.ReplicaCount
+	}
 	if n := len(r.ReplicasBaseURLs); n > 0 {
 		return n
 	}

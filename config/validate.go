@@ -47,11 +47,17 @@ func (p *problems) add(field, format string, args ...any) {
 }
 
 // Validate checks a request that went through Defaults and returns every
-// problem at once, each naming the field and what is allowed. It does not
-// touch the network; dataset-level checks that need a tokenizer (such as
-// sonnet_input_len against the base prompt) happen when the dataset is
-// built. Files named by dataset_path are checked for existence.
-func (r Request) Validate() error {
+// problem at once, each naming the field and what is allowed. Files named by
+// dataset_path are checked for existence. It does not touch the network;
+// checks that need a tokenizer (such as sonnet_input_len against the base
+// prompt) happen when the dataset is built.
+func (r Request) Validate() error { return r.validate(true) }
+
+// ValidateFields is Validate without looking at files: deterministic, for
+// workflow code. The worker that builds the dataset checks the files.
+func (r Request) ValidateFields() error { return r.validate(false) }
+
+func (r Request) validate(files bool) error {
 	var p problems
 	for _, f := range r.unknownFields {
 		if guess := closestField(f); guess != "" {
@@ -95,7 +101,7 @@ func (r Request) Validate() error {
 	for i, u := range r.ReplicasBaseURLs {
 		checkHTTPURL(&p, fmt.Sprintf("replicas_base_urls[%d]", i), u)
 	}
-	r.checkDataset(&p)
+	r.checkDataset(&p, files)
 	if r.MaxConcurrency < 0 {
 		p.add("max_concurrency", "must be a positive cap on requests in flight, or 0/absent for no cap; got %d", r.MaxConcurrency)
 	}
@@ -117,6 +123,7 @@ func (r Request) Validate() error {
 	if r.ContinueAsNewEach < 1 {
 		p.add("continue_as_new_every_slices", "must be at least 1, got %d", r.ContinueAsNewEach)
 	}
+	r.checkDeploy(&p)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
@@ -139,7 +146,7 @@ func (r Request) checkEndpoint(p *problems) {
 	}
 }
 
-func (r Request) checkDataset(p *problems) {
+func (r Request) checkDataset(p *problems, files bool) {
 	if !slices.Contains(DatasetNames, r.DatasetName) {
 		p.add("dataset_name", "unknown dataset %q; allowed: %s", r.DatasetName, quoteAll(DatasetNames))
 		return
@@ -155,7 +162,7 @@ func (r Request) checkDataset(p *problems) {
 		if r.SonnetPrefixLen < 0 || r.SonnetPrefixLen > r.SonnetInputLen {
 			p.add("sonnet_prefix_len", "must be between 0 and sonnet_input_len (%d), got %d", r.SonnetInputLen, r.SonnetPrefixLen)
 		}
-		if r.DatasetPath != "" && !IsBundledSonnet(r.DatasetPath) {
+		if files && r.DatasetPath != "" && !IsBundledSonnet(r.DatasetPath) {
 			checkFile(p, r.DatasetPath)
 		}
 	case "random":
@@ -174,7 +181,7 @@ func (r Request) checkDataset(p *problems) {
 	case "sharegpt":
 		if r.DatasetPath == "" {
 			p.add("dataset_path", "the sharegpt dataset needs the path of its JSON file (e.g. ShareGPT_V3_unfiltered_cleaned_split.json)")
-		} else {
+		} else if files {
 			checkFile(p, r.DatasetPath)
 		}
 		if r.SharegptOutputLen < 0 {
@@ -285,5 +292,27 @@ func (r Request) checkRampUp(p *problems) {
 	}
 	if r.DurationSeconds > 0 {
 		p.add("duration_seconds", "cannot be combined with ramp-up; give num_prompts")
+	}
+}
+
+// Deploy targets.
+var DeployTargets = []string{"existing", "kubernetes"}
+
+func (r Request) checkDeploy(p *problems) {
+	if !slices.Contains(DeployTargets, r.Deploy) {
+		p.add("deploy", "unknown target %q; allowed: %s", r.Deploy, quoteAll(DeployTargets))
+		return
+	}
+	if r.ReadyTimeoutSeconds < 0 {
+		p.add("ready_timeout_seconds", "must be positive, got %g", r.ReadyTimeoutSeconds)
+	}
+	if r.Deploy != "kubernetes" {
+		return
+	}
+	if r.ReplicaCount < 0 {
+		p.add("replica_count", "must be at least 1, got %d", r.ReplicaCount)
+	}
+	if len(r.ReplicasBaseURLs) > 0 {
+		p.add("replicas_base_urls", "targets existing servers; leave it out when deploy is \"kubernetes\"")
 	}
 }

@@ -1,0 +1,154 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// Deployer provides the servers a run loads: existing endpoints, or
+// servers it deploys and later removes.
+type Deployer interface {
+	// Model is the model a deployment would serve for the request ("" when
+	// the servers say).
+	Model(ctx context.Context, req config.Request) (string, error)
+	Deploy(ctx context.Context, runID string, req config.Request) (Deployment, error)
+	// WaitReady returns once every replica serves the model; report says
+	// how far it is ("1/2 replicas ready, ...").
+	WaitReady(ctx context.Context, runID string, req config.Request, dep Deployment, report func(string)) (Deployment, error)
+	Teardown(ctx context.Context, runID string, req config.Request, dep Deployment) error
+}
+
+// Activities holds what the activities share on one worker.
+type Activities struct {
+	Store     results.Store
+	Log       *zap.Logger
+	Deployers map[string]Deployer // by config.Request.Deploy
+	// SearchAttributes says the namespace has the workflow's custom search
+	// attributes (the worker checks at start).
+	SearchAttributes bool
+	// Telemetry receives every record of every slice (live metrics); may be nil.
+	Telemetry Telemetry
+
+	plans sync.Map // request hash -> *planEntry
+}
+
+// Telemetry is told about every finished request.
+type Telemetry interface {
+	Observe(runID string, replica int, rec any)
+}
+
+type planEntry struct {
+	once sync.Once
+	plan *engine.Plan
+	err  error
+}
+
+// plan builds (once per worker and request) the run's plan: building the
+// dataset of a 500,000-prompt run takes seconds, slices come every minutes.
+func (a *Activities) plan(ctx context.Context, req config.Request, baseURL string) (*engine.Plan, error) {
+	key := sha256.Sum256(req.JSON())
+	v, _ := a.plans.LoadOrStore(hex.EncodeToString(key[:]), &planEntry{})
+	e := v.(*planEntry)
+	e.once.Do(func() { e.plan, e.err = engine.NewPlan(ctx, req, baseURL) })
+	if e.err != nil {
+		a.plans.Delete(hex.EncodeToString(key[:]))
+	}
+	return e.plan, e.err
+}
+
+func (a *Activities) deployer(req config.Request) (Deployer, error) {
+	d, ok := a.Deployers[req.Deploy]
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("deploy: target %q is not available on this worker", req.Deploy), ErrInvalidRequest, nil)
+	}
+	return d, nil
+}
+
+// Prepare validates what needs files and a tokenizer, builds the plan,
+// and stores the validated request.
+func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (Plan, error) {
+	req := in.Request.Defaults()
+	if err := req.Validate(); err != nil {
+		return Plan{}, invalid(err)
+	}
+	if err := results.ValidateRunID(in.RunID); err != nil {
+		return Plan{}, invalid(err)
+	}
+	d, err := a.deployer(req)
+	if err != nil {
+		return Plan{}, err
+	}
+	if req.Model == "" {
+		if req.Model, err = d.Model(ctx, req); err != nil {
+			return Plan{}, err
+		}
+	}
+	p, err := a.plan(ctx, req, req.ReplicaBaseURL(0))
+	if err != nil {
+		var ie *engine.InputError
+		if errors.As(err, &ie) {
+			return Plan{}, invalid(err)
+		}
+		return Plan{}, err
+	}
+	stored := p.Request
+	if err := a.Store.Put(ctx, results.RequestKey(in.RunID), stored.JSON()); err != nil {
+		return Plan{}, err
+	}
+	return Plan{NumPrompts: len(p.Offsets), NumSlices: p.NumSlices(), LastOffset: p.LastOffset(),
+		Model: p.Model, TokenizerName: p.Tokenizer.Name(), GPUType: req.GPUType, SearchAttributes: a.SearchAttributes}, nil
+}
+
+func invalid(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+}
+
+// Deploy creates (or finds) the run's servers.
+func (a *Activities) Deploy(ctx context.Context, in DeployInput) (Deployment, error) {
+	d, err := a.deployer(in.Request)
+	if err != nil {
+		return Deployment{}, err
+	}
+	return d.Deploy(ctx, in.RunID, in.Request)
+}
+
+// WaitReady waits until every replica serves, heartbeating its progress.
+func (a *Activities) WaitReady(ctx context.Context, in TeardownInput) (Deployment, error) {
+	d, err := a.deployer(in.Request)
+	if err != nil {
+		return Deployment{}, err
+	}
+	return d.WaitReady(ctx, in.RunID, in.Request, in.Deployment, func(status string) {
+		activity.RecordHeartbeat(ctx, status)
+	})
+}
+
+// Teardown removes what Deploy created; it succeeds when nothing is left.
+func (a *Activities) Teardown(ctx context.Context, in TeardownInput) error {
+	if in.Request.KeepDeployment {
+		a.Log.Info("keep_deployment: leaving the servers up", zap.String("run_id", in.RunID))
+		return nil
+	}
+	d, err := a.deployer(in.Request)
+	if err != nil {
+		return err
+	}
+	return d.Teardown(ctx, in.RunID, in.Request, in.Deployment)
+}
+
+// heartbeatEvery keeps a slice's heartbeat fresh between flushes.
+const heartbeatEvery = time.Second

@@ -1,0 +1,192 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.uber.org/zap"
+
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/loadgen"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// Interruption reasons recorded by LoadSlice.
+const (
+	ReasonNoWorker = "interrupted: no worker was running this slice at the request's send time (worker restart)"
+	ReasonStopped  = "interrupted: the run was stopped or cancelled"
+)
+
+// LoadSlice sends one replica's share of one slice, anchored to the run's
+// T0, and follows the slice protocol: records go to numbered parts in the
+// store, then the heartbeat says how many are stored. A retry reads what is
+// stored, never resends it, sends what is still due, and records as
+// interrupted what fell due while no worker ran, so every request of the
+// slice is counted exactly once.
+func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult, error) {
+	log := a.Log.With(zap.String("run_id", in.RunID), zap.Int("slice", in.Slice), zap.Int("replica", in.Replica))
+	req := in.Request
+	if in.Model != "" {
+		req.Model = in.Model
+	}
+	plan, err := a.plan(ctx, req, in.Endpoint)
+	if err != nil {
+		return SliceResult{}, err
+	}
+	client, err := plan.Client(in.Endpoint)
+	if err != nil {
+		return SliceResult{}, invalid(err)
+	}
+	summary := metrics.NewSummary()
+	done, parts, err := a.stored(ctx, in, summary)
+	if err != nil {
+		return SliceResult{}, err
+	}
+	var last SliceProgress
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil && last.PartsFlushed > parts {
+		return SliceResult{}, fmt.Errorf("heartbeat says %d parts are stored but the store holds %d", last.PartsFlushed, parts)
+	}
+	resumed := parts > 0 || activity.GetInfo(ctx).Attempt > 1
+	// Anchor T0 on this process's monotonic clock.
+	t0 := time.Now().Add(time.Until(in.T0))
+	t0Mono := loadgen.MonotonicSeconds(t0)
+	elapsed := time.Since(t0).Seconds()
+
+	rec := &engine.Recorder{Store: a.Store, RunID: in.RunID, Slice: in.Slice, Replica: in.Replica, FirstPart: parts,
+		OnFlush: func(p, n int) { activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n}) }}
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	rec.Start(runCtx)
+
+	prefix := engine.RequestIDPrefix(req, in.RunID, in.Replica)
+	var toSend []loadgen.Arrival
+	for _, arr := range plan.SliceArrivals(in.Slice) {
+		switch {
+		case done[arr.Index]:
+		case resumed && arr.Offset < elapsed:
+			r := interrupted(arr, in.Replica, prefix, ReasonNoWorker)
+			summary.Add(r)
+			rec.Add(r)
+		default:
+			toSend = append(toSend, arr)
+		}
+	}
+
+	// Stop sending when the workflow cancels (stop early, cancel) or the
+	// worker shuts down; the latter leaves unsent requests to the retry.
+	var workerStopping atomic.Bool
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-activity.GetWorkerStopChannel(ctx):
+			workerStopping.Store(true)
+		case <-runCtx.Done():
+			return
+		}
+		cancelRun()
+	}()
+	go heartbeat(runCtx, ctx, rec)
+
+	firstSend := math.Inf(1)
+	sliceStart := float64(in.Slice) * req.SliceSeconds
+	stats, runErr := loadgen.Run(runCtx, loadgen.RunOptions{
+		Client: client, Samples: plan.Dataset.Sample, Arrivals: toSend, T0: t0,
+		MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: prefix, Replica: in.Replica,
+		Sink: func(r metrics.Record) {
+			if r.Status == metrics.StatusInterrupted && r.StartTime == 0 && workerStopping.Load() {
+				return // never sent: the retry sends it or records it
+			}
+			if r.StartTime != 0 {
+				r.StartTime -= t0Mono
+				firstSend = min(firstSend, r.ScheduledAt+r.Lateness)
+			}
+			if r.Status == metrics.StatusInterrupted {
+				r.Error = ReasonStopped + ": " + r.Error
+			}
+			summary.Add(r)
+			rec.Add(r)
+			if a.Telemetry != nil {
+				a.Telemetry.Observe(in.RunID, in.Replica, r)
+			}
+		},
+	})
+	flushErr := rec.Close()
+	p, n := rec.Stored()
+	activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n})
+	log.Info("slice done", zap.Int("sent", stats.Sent), zap.Int("completed", stats.Completed),
+		zap.Int("failed", stats.Failed), zap.Int("interrupted", stats.Interrupted),
+		zap.Float64("lateness_p99_ms", stats.LatenessP99*1000), zap.Bool("resumed", resumed))
+	if flushErr != nil {
+		return SliceResult{}, flushErr
+	}
+	if workerStopping.Load() {
+		return SliceResult{}, errors.New("worker shutting down; the slice resumes on another attempt")
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return SliceResult{}, runErr
+	}
+	res := SliceResult{Slice: in.Slice, Replica: in.Replica, Summary: summary, Parts: p, Resumed: resumed, FirstSendDelay: -1}
+	if !math.IsInf(firstSend, 1) {
+		res.FirstSendDelay = firstSend - sliceStart
+	}
+	return res, nil
+}
+
+func heartbeat(runCtx, ctx context.Context, rec *engine.Recorder) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-runCtx.Done():
+			return
+		case <-t.C:
+			p, n := rec.Stored()
+			activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n})
+		}
+	}
+}
+
+// stored reads the parts an earlier attempt stored for this (slice,
+// replica): the requests they hold are done.
+func (a *Activities) stored(ctx context.Context, in SliceInput, summary *metrics.Summary) (map[int]bool, int, error) {
+	keys, err := a.Store.List(ctx, results.ReplicaPrefix(in.RunID, in.Slice, in.Replica))
+	if err != nil {
+		return nil, 0, err
+	}
+	done := map[int]bool{}
+	parts := 0
+	for _, key := range keys {
+		ref, err := results.ParsePartKey(key)
+		if err != nil {
+			continue
+		}
+		parts = max(parts, ref.Part+1)
+		rc, err := a.Store.Open(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		err = results.DecodePart(rc, func(r metrics.Record) error {
+			if !done[r.Index] {
+				done[r.Index] = true
+				summary.Add(r)
+			}
+			return nil
+		})
+		rc.Close()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return done, parts, nil
+}
+
+func interrupted(arr loadgen.Arrival, replica int, prefix, reason string) metrics.Record {
+	return metrics.Record{RequestID: fmt.Sprintf("%s%d", prefix, arr.Index), Index: arr.Index, Replica: replica,
+		Status: metrics.StatusInterrupted, Error: reason, ScheduledAt: arr.Offset, ITL: []float64{}}
+}

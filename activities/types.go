@@ -1,0 +1,120 @@
+// Package activities adapts the load engine, the results store and the
+// deployers to Temporal: one thin activity per workflow step.
+package activities
+
+import (
+	"time"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+)
+
+// Activity names, shared by the workflow and the worker.
+const (
+	PrepareName   = "Prepare"
+	DeployName    = "Deploy"
+	WaitReadyName = "WaitReady"
+	LoadSliceName = "LoadSlice"
+	AggregateName = "Aggregate"
+	TeardownName  = "Teardown"
+)
+
+// Error types that must not be retried.
+const (
+	ErrInvalidRequest = "InvalidRequest"
+	ErrNotReady       = "DeploymentNotReady"
+)
+
+// PrepareInput asks a load worker to build the dataset and schedule once
+// (catching every problem that needs a tokenizer or a file) and to store the
+// validated request.
+type PrepareInput struct {
+	RunID   string         `json:"run_id"`
+	Request config.Request `json:"request"`
+}
+
+// Plan is what the workflow needs to know about the run's schedule.
+type Plan struct {
+	NumPrompts    int     `json:"num_prompts"` // per replica
+	NumSlices     int     `json:"num_slices"`
+	LastOffset    float64 `json:"last_offset_seconds"`
+	Model         string  `json:"model"`
+	TokenizerName string  `json:"tokenizer"`
+	GPUType       string  `json:"gpu_type,omitempty"`
+	// SearchAttributes says the namespace has the VibModel, VibGPUType and
+	// VibPhase search attributes, so the workflow may set them.
+	SearchAttributes bool `json:"search_attributes"`
+}
+
+// DeployInput asks the deployer for the run's servers.
+type DeployInput struct {
+	RunID   string         `json:"run_id"`
+	Request config.Request `json:"request"`
+}
+
+// Deployment says where the run's servers are.
+type Deployment struct {
+	Kind      string   `json:"kind"` // "existing" or "kubernetes"
+	Namespace string   `json:"namespace,omitempty"`
+	Endpoints []string `json:"endpoints"` // one base URL per replica
+}
+
+// SliceInput is one LoadSlice activity: one replica's share of one slice.
+type SliceInput struct {
+	RunID     string         `json:"run_id"`
+	Request   config.Request `json:"request"`
+	Model     string         `json:"model"`
+	Slice     int            `json:"slice"`
+	NumSlices int            `json:"num_slices"`
+	Replica   int            `json:"replica"`
+	Endpoint  string         `json:"endpoint"`
+	T0        time.Time      `json:"t0"` // wall-clock anchor of offset 0
+}
+
+// SliceProgress is LoadSlice's heartbeat: what is safely in the store.
+type SliceProgress struct {
+	PartsFlushed   int `json:"parts_flushed"`
+	RecordsFlushed int `json:"records_flushed"`
+}
+
+// SliceResult is what one LoadSlice returns; its Summary merges into the
+// run's totals.
+type SliceResult struct {
+	Slice   int              `json:"slice"`
+	Replica int              `json:"replica"`
+	Summary *metrics.Summary `json:"summary"`
+	// FirstSendDelay is the time from the slice's scheduled start to its
+	// first request, seconds (negative when the slice had no requests).
+	FirstSendDelay float64 `json:"first_send_delay"`
+	Parts          int     `json:"parts"`
+	Resumed        bool    `json:"resumed"`
+}
+
+// AggregateInput asks for the whole-run result.
+type AggregateInput struct {
+	RunID     string         `json:"run_id"`
+	Request   config.Request `json:"request"`
+	Model     string         `json:"model"`
+	NumSlices int            `json:"num_slices"`
+	StartedAt time.Time      `json:"started_at"`
+	Replicas  int            `json:"replicas"`
+	Partial   bool           `json:"partial"`
+	Reason    string         `json:"reason,omitempty"`
+}
+
+// AggregateResult points at what Aggregate wrote.
+type AggregateResult struct {
+	ResultKey   string `json:"result_key"`
+	Location    string `json:"location"`
+	Table       string `json:"table"`
+	Completed   int    `json:"completed"`
+	Failed      int    `json:"failed"`
+	Interrupted int    `json:"interrupted"`
+}
+
+// TeardownInput removes what Deploy created.
+type TeardownInput struct {
+	RunID      string         `json:"run_id"`
+	Request    config.Request `json:"request"`
+	Deployment Deployment     `json:"deployment"`
+}

@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/datasets"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// Outcome is a whole run's result as vLLM computes it, plus the
+// accounting of every scheduled request.
+type Outcome struct {
+	Result     metrics.Result
+	Info       metrics.RunInfo
+	Timeseries []SliceRow
+	Duplicates int // records stored twice for one (replica, index); only the first counts
+	Scheduled  int // requests the run scheduled (all replicas)
+	Missing    int // scheduled requests with no record (a stopped or partial run)
+}
+
+// SliceRow is one line of the timeseries: one slice on one replica.
+type SliceRow struct {
+	Slice        int     `json:"slice"`
+	Replica      int     `json:"replica"`
+	Requests     int     `json:"requests"`
+	Completed    int     `json:"completed"`
+	Failed       int     `json:"failed"`
+	Interrupted  int     `json:"interrupted"`
+	TTFTP50      float64 `json:"ttft_p50_ms"`
+	TTFTP99      float64 `json:"ttft_p99_ms"`
+	ITLP50       float64 `json:"itl_p50_ms"`
+	ITLP99       float64 `json:"itl_p99_ms"`
+	E2ELP50      float64 `json:"e2el_p50_ms"`
+	OutputTokens int     `json:"output_tokens"`
+	OutputTokS   float64 `json:"output_tokens_per_s"`
+	RequestS     float64 `json:"requests_per_s"`
+	LatenessP99  float64 `json:"send_lateness_p99_ms"`
+}
+
+// AggregateOptions describe the run being aggregated.
+type AggregateOptions struct {
+	Request   config.Request
+	Model     string
+	Tokenizer datasets.Tokenizer // nil: vLLM's --skip-tokenizer-init rules
+	Date      time.Time
+	// Scheduled is how many requests the run scheduled over all replicas
+	// (0: unknown).
+	Scheduled int
+}
+
+// MetricsOptions are the vLLM metric settings of a request.
+func MetricsOptions(req config.Request, tok datasets.Tokenizer) metrics.Options {
+	opts := metrics.Options{
+		PercentileMetrics: req.PercentileMetrics, Percentiles: req.Percentiles(),
+		Goodput: req.GoodputSLOs(), SaveDetailed: req.SaveDetailed,
+	}
+	if tok != nil {
+		opts.OutputTokens = func(text string) int {
+			ids, err := tok.Encode(text, false)
+			if err != nil {
+				return 0
+			}
+			return len(ids)
+		}
+	}
+	return opts
+}
+
+// RunInfo is the header of vLLM's result JSON for a request.
+func RunInfo(req config.Request, model string, tok datasets.Tokenizer, date time.Time, numPrompts int) metrics.RunInfo {
+	info := metrics.RunInfo{
+		Date: date.Format("20060102-150405"), Backend: req.Backend, ModelID: model,
+		NumPrompts: numPrompts, RequestRate: float64(*req.RequestRate), Burstiness: *req.Burstiness,
+	}
+	if req.Label != "" {
+		label := req.Label
+		info.Label = &label
+	}
+	if tok != nil {
+		id := model
+		if req.Tokenizer != "" {
+			id = req.Tokenizer
+		}
+		info.TokenizerID = &id
+	}
+	for _, kv := range req.MetadataPairs() {
+		info.Metadata = append(info.Metadata, metrics.KeyValue{Key: kv[0], Value: kv[1]})
+	}
+	if req.MaxConcurrency > 0 {
+		mc := req.MaxConcurrency
+		info.MaxConcurrency = &mc
+	}
+	if req.RampUpStrategy != "" {
+		info.RampUp = &metrics.RampUp{Strategy: req.RampUpStrategy, StartRPS: int(req.RampUpStartRPS), EndRPS: int(req.RampUpEndRPS)}
+	}
+	return info
+}
+
+type recordKey struct{ replica, index int }
+
+// Aggregate reads every stored record of a run, in dispatch order, and
+// computes the whole-run metrics and the per-slice timeseries. Records are
+// kept compact (no generated text unless save_detailed), so 500k requests
+// fit in tens of megabytes.
+func Aggregate(ctx context.Context, store results.Store, runID string, o AggregateOptions) (*Outcome, error) {
+	mopts := MetricsOptions(o.Request, o.Tokenizer)
+	var all []metrics.Record
+	seen := map[recordKey]bool{}
+	out := &Outcome{Scheduled: o.Scheduled}
+	var group []metrics.Record
+	groupSlice, groupReplica := -1, -1
+	flushGroup := func() {
+		if len(group) > 0 {
+			out.Timeseries = append(out.Timeseries, sliceRow(groupSlice, groupReplica, group, o.Request.SliceSeconds, mopts))
+		}
+		group = group[:0]
+	}
+	parts, err := results.ListParts(ctx, store, runID)
+	if err != nil {
+		return nil, err
+	}
+	err = forEachRecord(ctx, store, parts, func(ref results.PartRef, rec metrics.Record) error {
+		k := recordKey{rec.Replica, rec.Index}
+		if seen[k] {
+			out.Duplicates++
+			return nil
+		}
+		seen[k] = true
+		if rec.Success && rec.OutputTokens == 0 && mopts.OutputTokens != nil {
+			rec.OutputTokens = mopts.OutputTokens(rec.GeneratedText)
+		}
+		if !o.Request.SaveDetailed {
+			rec.GeneratedText = ""
+		}
+		if ref.Slice != groupSlice || ref.Replica != groupReplica {
+			flushGroup()
+			groupSlice, groupReplica = ref.Slice, ref.Replica
+		}
+		group = append(group, rec)
+		all = append(all, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	flushGroup()
+	slices.SortFunc(all, func(a, b metrics.Record) int {
+		return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.Replica, b.Replica))
+	})
+	acc := metrics.NewAccumulator(mopts)
+	duration := 0.0
+	for _, rec := range all {
+		acc.Add(rec)
+		duration = max(duration, rec.StartTime+rec.Latency)
+	}
+	out.Result = acc.Result(duration)
+	if o.Scheduled > 0 {
+		out.Missing = o.Scheduled - len(all)
+	}
+	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, len(all)))
+	return out, nil
+}
+
+func sliceRow(slice, replica int, recs []metrics.Record, sliceSeconds float64, mopts metrics.Options) SliceRow {
+	sorted := slices.Clone(recs)
+	slices.SortFunc(sorted, func(a, b metrics.Record) int { return cmp.Compare(a.Index, b.Index) })
+	mopts.Percentiles = []float64{50, 99}
+	mopts.PercentileMetrics = []string{metrics.MetricTTFT, metrics.MetricITL, metrics.MetricE2EL}
+	mopts.SaveDetailed = false
+	res := metrics.Calculate(sorted, sliceSeconds, mopts)
+	late := make([]float64, 0, len(recs))
+	for _, r := range recs {
+		if r.Status != metrics.StatusInterrupted {
+			late = append(late, r.Lateness)
+		}
+	}
+	slices.Sort(late)
+	row := SliceRow{Slice: slice, Replica: replica, Requests: len(recs),
+		Completed: res.Statuses.Completed, Failed: res.Statuses.Failed, Interrupted: res.Statuses.Interrupted,
+		TTFTP50: pct(res.TTFT, 0), TTFTP99: pct(res.TTFT, 1), ITLP50: pct(res.ITL, 0), ITLP99: pct(res.ITL, 1),
+		E2ELP50: pct(res.E2EL, 0), OutputTokens: res.TotalOutput, OutputTokS: res.OutputThroughput,
+		RequestS: res.RequestThroughput}
+	if n := len(late); n > 0 {
+		row.LatenessP99 = late[min(n-1, n*99/100)] * 1000
+	}
+	return row
+}
+
+func pct(s metrics.Stats, i int) float64 {
+	if i < len(s.Percentiles) {
+		return s.Percentiles[i].Value
+	}
+	return 0
+}
+
+// Health is the generator's self-check, saved after vLLM's keys.
+type Health struct {
+	LatenessP50Ms float64 `json:"send_lateness_p50_ms"`
+	LatenessP99Ms float64 `json:"send_lateness_p99_ms"`
+	LatenessMaxMs float64 `json:"send_lateness_max_ms"`
+	RequestedRate float64 `json:"requested_rate"`
+	AchievedRate  float64 `json:"achieved_send_rate"`
+	ClientCPUUtil float64 `json:"client_cpu_utilisation"`
+	Warning       string  `json:"warning,omitempty"`
+}
+
+// Accounting says what happened to every scheduled request.
+type Accounting struct {
+	Scheduled   int    `json:"scheduled"`
+	Completed   int    `json:"completed"`
+	Failed      int    `json:"failed"`
+	Interrupted int    `json:"interrupted"`
+	NotRun      int    `json:"not_run"`
+	Duplicates  int    `json:"duplicates_dropped"`
+	Tokenizer   string `json:"tokenizer,omitempty"`
+	Partial     bool   `json:"partial,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// Extras are the project's keys after vLLM's in result.json.
+func Extras(acc Accounting, health *Health) []metrics.ExtraField {
+	b, _ := json.Marshal(acc)
+	out := []metrics.ExtraField{{Key: "run_accounting", Value: string(b)}}
+	if health != nil {
+		h, _ := json.Marshal(health)
+		out = append(out, metrics.ExtraField{Key: "client_health", Value: string(h)})
+	}
+	return out
+}
+
+// AccountingOf fills an Accounting from an outcome.
+func AccountingOf(out *Outcome, tok datasets.Tokenizer) Accounting {
+	a := Accounting{Scheduled: out.Scheduled, Completed: out.Result.Statuses.Completed,
+		Failed: out.Result.Statuses.Failed, Interrupted: out.Result.Statuses.Interrupted,
+		NotRun: max(out.Missing, 0), Duplicates: out.Duplicates}
+	if tok != nil {
+		a.Tokenizer = tok.Name()
+	}
+	return a
+}
+
+// HealthWarning is the self-check's verdict: non-empty when the client, not
+// the server, may have limited the run.
+func HealthWarning(h Health) string {
+	switch {
+	case h.LatenessP99Ms > 5:
+		return fmt.Sprintf("send lateness p99 %.1f ms exceeds 5 ms: the load generator fell behind its schedule; its numbers may reflect the client, not the server", h.LatenessP99Ms)
+	case h.ClientCPUUtil > 0.9:
+		return fmt.Sprintf("client CPU %.0f%% of a core: the load generator was saturated; its numbers may reflect the client, not the server", h.ClientCPUUtil*100)
+	}
+	return ""
+}
+
+func forEachRecord(ctx context.Context, store results.Store, parts []results.PartRef, fn func(results.PartRef, metrics.Record) error) error {
+	for _, ref := range parts {
+		rc, err := store.Open(ctx, ref.Key())
+		if err != nil {
+			return err
+		}
+		err = results.DecodePart(rc, func(rec metrics.Record) error { return fn(ref, rec) })
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", ref.Key(), err)
+		}
+	}
+	return nil
+}
+
+// TimeseriesCSV renders the timeseries as CSV, one row per slice and replica.
+func TimeseriesCSV(rows []SliceRow) string {
+	var b strings.Builder
+	b.WriteString("slice,replica,requests,completed,failed,interrupted,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,itl_p99_ms,e2el_p50_ms,output_tokens,output_tokens_per_s,requests_per_s,send_lateness_p99_ms\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.3f,%.3f,%.3f\n", r.Slice, r.Replica, r.Requests,
+			r.Completed, r.Failed, r.Interrupted, r.TTFTP50, r.TTFTP99, r.ITLP50, r.ITLP99, r.E2ELP50,
+			r.OutputTokens, r.OutputTokS, r.RequestS, r.LatenessP99)
+	}
+	return b.String()
+}

@@ -1,0 +1,316 @@
+// Package loadgen sends benchmark requests to an OpenAI-compatible server
+// exactly as vLLM v0.20.0's `vllm bench serve` does (bodies, headers, SSE
+// parsing, timing rules) and dispatches open-loop arrival schedules.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vibench/vllm-inference-benchmark/datasets"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+)
+
+// Backends, as vLLM's --backend names them. "openai" and "vllm" are the
+// same Completions request function.
+const (
+	BackendOpenAI     = "openai"
+	BackendVLLM       = "vllm"
+	BackendOpenAIChat = "openai-chat"
+)
+
+// Defaults for ClientOptions' timeouts.
+const (
+	DefaultStallTimeout   = 300 * time.Second
+	DefaultRequestTimeout = 6 * time.Hour // vLLM's aiohttp total timeout
+)
+
+// Error texts of requests the run stopped.
+const (
+	ReasonNotSent = "not sent: run stopped before its send time"
+	ReasonCutOff  = "cut off: run stopped mid-request"
+)
+
+// ClientOptions say where and what to send. Pointer fields are vLLM's
+// optional sampling flags: nil leaves the key out of the body.
+type ClientOptions struct {
+	Backend           string // "openai-chat", "openai" or "vllm"
+	URL               string // full URL including the endpoint
+	Model             string // body "model": the served model name
+	IgnoreEOS         bool
+	Temperature       *float64
+	TopP              *float64
+	MinP              *float64
+	FrequencyPenalty  *float64
+	PresencePenalty   *float64
+	RepetitionPenalty *float64
+	TopK              *int
+	Logprobs          *int           // completions only; nil sends "logprobs": null
+	ExtraBody         map[string]any // merged last, keys in sorted order
+	Headers           map[string]string
+	APIKey            string // sent as "Authorization: Bearer" when not empty
+	MaxConcurrency    int    // sizes the connection pool; 0 = unlimited
+	// StallTimeout fails a request when no bytes arrive for this long
+	// (detected within 1.25x of it); 0 means DefaultStallTimeout, negative
+	// turns the check off.
+	StallTimeout time.Duration
+	// RequestTimeout bounds a whole request; 0 means DefaultRequestTimeout,
+	// negative turns it off.
+	RequestTimeout time.Duration
+}
+
+// Client sends benchmark requests. It is safe for concurrent use.
+type Client struct {
+	chat   bool
+	url    string
+	body   *bodyTemplate
+	header http.Header
+	http   *http.Client
+	stall  time.Duration
+	total  time.Duration
+	now    func() float64 // monotonic seconds; tests replace it
+}
+
+// NewClient validates opts as vLLM does and prepares the constant part of
+// every request.
+func NewClient(opts ClientOptions) (*Client, error) {
+	c := &Client{url: opts.URL, now: monoNow}
+	switch opts.Backend {
+	case BackendOpenAIChat:
+		c.chat = true
+		if !strings.HasSuffix(opts.URL, "chat/completions") && !strings.HasSuffix(opts.URL, "profile") {
+			return nil, fmt.Errorf("ClientOptions.URL %q: OpenAI Chat Completions API URL must end with one of: 'chat/completions', 'profile'", opts.URL)
+		}
+	case BackendOpenAI, BackendVLLM:
+		if !strings.HasSuffix(opts.URL, "completions") && !strings.HasSuffix(opts.URL, "profile") {
+			return nil, fmt.Errorf("ClientOptions.URL %q: OpenAI Completions API URL must end with one of: 'completions', 'profile'", opts.URL)
+		}
+	default:
+		return nil, fmt.Errorf("ClientOptions.Backend %q: want openai-chat, openai or vllm", opts.Backend)
+	}
+	if u, err := url.Parse(opts.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("ClientOptions.URL %q: want an absolute http(s) URL", opts.URL)
+	}
+	if opts.Model == "" {
+		return nil, errors.New("ClientOptions.Model is empty")
+	}
+	if opts.MaxConcurrency < 0 {
+		return nil, fmt.Errorf("ClientOptions.MaxConcurrency %d: want 0 (unlimited) or more", opts.MaxConcurrency)
+	}
+	var err error
+	if c.body, err = newBodyTemplate(&opts); err != nil {
+		return nil, err
+	}
+	c.header = http.Header{}
+	c.header.Set("Content-Type", "application/json")
+	if opts.APIKey != "" {
+		c.header.Set("Authorization", "Bearer "+opts.APIKey)
+	}
+	for k, v := range opts.Headers {
+		c.header.Set(k, v)
+	}
+	c.stall = durationOr(opts.StallTimeout, DefaultStallTimeout)
+	c.total = durationOr(opts.RequestTimeout, DefaultRequestTimeout)
+	c.http = &http.Client{Transport: newTransport(opts.MaxConcurrency)}
+	return c, nil
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// newTransport is one keep-alive HTTP/1.1 pool sized to the concurrency,
+// without compression or proxies (vLLM's aiohttp session ignores the
+// environment's proxy settings).
+func newTransport(maxConcurrency int) *http.Transport {
+	idle := maxConcurrency
+	if idle == 0 {
+		idle = 4096
+	}
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: idle,
+		MaxConnsPerHost:     maxConcurrency,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		ReadBufferSize:      16 << 10,
+		WriteBufferSize:     16 << 10,
+	}
+}
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+var (
+	errStalled  = errors.New("stalled")
+	errTimedOut = errors.New("timed out")
+)
+
+// Do sends one sample and reads its stream. It never panics on a bad
+// server: every outcome is a Record with Status completed, failed, or
+// interrupted (ctx was cancelled while the request was in flight).
+func (c *Client) Do(ctx context.Context, s datasets.Sample, requestID string) metrics.Record {
+	rec := metrics.Record{
+		RequestID:         requestID,
+		PromptLen:         s.PromptLen,
+		ExpectedOutputLen: s.ExpectedOutputLen,
+		Index:             s.Index,
+		ITL:               []float64{},
+	}
+	body := c.body.render(make([]byte, 0, c.body.size()+len(s.Prompt)+32), s.Prompt, s.ExpectedOutputLen)
+
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if c.total > 0 {
+		var stop context.CancelFunc
+		reqCtx, stop = context.WithTimeoutCause(reqCtx, c.total, errTimedOut)
+		defer stop()
+	}
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return c.failed(rec, ctx, reqCtx, "building the request", err)
+	}
+	req.Header = c.header.Clone()
+	req.Header.Set("X-Request-Id", requestID)
+	wd := c.watch(cancel)
+	defer wd.stop()
+
+	st := c.now()
+	rec.StartTime = st
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.failed(rec, ctx, reqCtx, "request failed", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		rec.Status = metrics.StatusFailed
+		rec.Error = reasonPhrase(resp)
+		return rec
+	}
+
+	bufp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bufp)
+	buf := *bufp
+	sr := newStream(c.chat, st, s.ExpectedOutputLen)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			ts := c.now()
+			wd.touch()
+			if perr := sr.feed(buf[:n], ts); perr != nil {
+				sr.partial(&rec)
+				return c.failed(rec, ctx, reqCtx, "malformed stream message", perr)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			sr.partial(&rec)
+			return c.failed(rec, ctx, reqCtx, "stream broken", err)
+		}
+	}
+	if err := sr.finish(); err != nil {
+		sr.partial(&rec)
+		return c.failed(rec, ctx, reqCtx, "malformed stream message", err)
+	}
+	sr.complete(&rec)
+	rec.Status = metrics.StatusFailed
+	if rec.Success {
+		rec.Status = metrics.StatusCompleted
+	}
+	return rec
+}
+
+// failed marks rec failed with a clear reason, or interrupted when the
+// caller's ctx ended the request.
+func (c *Client) failed(rec metrics.Record, ctx, reqCtx context.Context, what string, err error) metrics.Record {
+	rec.Success = false
+	rec.Status = metrics.StatusFailed
+	switch cause := context.Cause(reqCtx); {
+	case ctx.Err() != nil:
+		rec.Status = metrics.StatusInterrupted
+		rec.Error = ReasonCutOff
+	case errors.Is(cause, errStalled):
+		rec.Error = fmt.Sprintf("stalled: no bytes from the server for %v", c.stall)
+	case errors.Is(cause, errTimedOut):
+		rec.Error = fmt.Sprintf("timed out: the request took longer than %v", c.total)
+	default:
+		rec.Error = what + ": " + err.Error()
+	}
+	return rec
+}
+
+// reasonPhrase is the server's status text (vLLM reports aiohttp's
+// response.reason), or the standard one when the server sent none.
+func reasonPhrase(resp *http.Response) string {
+	if r := strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))); r != "" {
+		return r
+	}
+	return http.StatusText(resp.StatusCode)
+}
+
+// watchdog cancels a request that receives no bytes for the stall timeout.
+// The read loop only bumps a counter; a timer checks it every quarter of
+// the timeout and fires after four quiet checks.
+type watchdog struct {
+	reads   atomic.Uint64
+	stopped atomic.Bool
+	seen    uint64
+	quiet   int
+	every   time.Duration
+	timer   *time.Timer
+	cancel  context.CancelCauseFunc
+}
+
+func (c *Client) watch(cancel context.CancelCauseFunc) *watchdog {
+	if c.stall <= 0 {
+		return nil
+	}
+	w := &watchdog{every: c.stall / 4, cancel: cancel}
+	w.timer = time.AfterFunc(w.every, w.check)
+	return w
+}
+
+func (w *watchdog) check() {
+	if w.stopped.Load() {
+		return
+	}
+	if n := w.reads.Load(); n != w.seen {
+		w.seen, w.quiet = n, 0
+	} else if w.quiet++; w.quiet >= 4 {
+		w.cancel(errStalled)
+		return
+	}
+	w.timer.Reset(w.every)
+}
+
+func (w *watchdog) touch() {
+	if w != nil {
+		w.reads.Add(1)
+	}
+}
+
+func (w *watchdog) stop() {
+	if w != nil {
+		w.stopped.Store(true)
+		w.timer.Stop()
+	}
+}

@@ -1,0 +1,333 @@
+package metrics
+
+import (
+	"math"
+	"slices"
+)
+
+// Metric names as vLLM's --percentile-metrics and --goodput spell them.
+const (
+	MetricTTFT = "ttft"
+	MetricTPOT = "tpot"
+	MetricITL  = "itl"
+	MetricE2EL = "e2el"
+)
+
+// maxPrintedErrors is how many failure messages vLLM prints before the table.
+const maxPrintedErrors = 10
+
+// Options are the vLLM flags that shape the metrics, table and saved JSON.
+type Options struct {
+	// PercentileMetrics is --percentile-metrics; nil means ttft,tpot,itl.
+	PercentileMetrics []string
+	// Percentiles is --metric-percentiles; nil means [99].
+	Percentiles []float64
+	// Goodput holds the --goodput SLOs in milliseconds keyed by ttft, tpot,
+	// e2el; nil or empty means no goodput.
+	Goodput map[string]float64
+	// OutputTokens counts the tokens of a generated text (tokenizer, no
+	// special tokens). It is used when a successful record has no
+	// output_tokens. nil means vLLM runs without a tokenizer
+	// (--skip-tokenizer-init): such records count 1 token and the token rows
+	// and ttft/tpot/itl sections are left out of the table and JSON.
+	OutputTokens func(generatedText string) int
+	// SaveDetailed keeps the per-request arrays of --save-detailed.
+	SaveDetailed bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.PercentileMetrics == nil {
+		o.PercentileMetrics = []string{MetricTTFT, MetricTPOT, MetricITL}
+	}
+	if o.Percentiles == nil {
+		o.Percentiles = []float64{99}
+	}
+	return o
+}
+
+// StatusCounts splits the requests by how they ended.
+type StatusCounts struct {
+	Completed   int `json:"completed"`
+	Failed      int `json:"failed"`
+	Interrupted int `json:"interrupted"`
+}
+
+// PercentileValue is one (percentile, value) pair of vLLM's percentiles_*_ms.
+type PercentileValue struct {
+	P     float64 `json:"p"`
+	Value float64 `json:"value"`
+}
+
+// Stats are one metric's statistics in milliseconds.
+type Stats struct {
+	Mean        float64           `json:"mean_ms"`
+	Median      float64           `json:"median_ms"`
+	Std         float64           `json:"std_ms"`
+	Percentiles []PercentileValue `json:"percentiles_ms"`
+}
+
+// Details are the per-request arrays vLLM saves with --save-detailed, one
+// entry per request in dispatch order.
+type Details struct {
+	InputLens      []int       `json:"input_lens"`
+	OutputLens     []int       `json:"output_lens"`
+	TTFTs          []float64   `json:"ttfts"`
+	ITLs           [][]float64 `json:"itls"`
+	StartTimes     []float64   `json:"start_times"`
+	GeneratedTexts []string    `json:"generated_texts"`
+	Errors         []string    `json:"errors"`
+}
+
+// Result is vLLM's calculate_metrics result plus what the table and JSON
+// need to be rendered.
+type Result struct {
+	Duration              float64 `json:"duration"`
+	Completed             int     `json:"completed"` // successful requests
+	Failed                int     `json:"failed"`    // unsuccessful requests, interrupted included
+	TotalInput            int     `json:"total_input"`
+	TotalOutput           int     `json:"total_output"`
+	RequestThroughput     float64 `json:"request_throughput"`
+	RequestGoodput        float64 `json:"request_goodput"` // 0 without goodput SLOs
+	OutputThroughput      float64 `json:"output_throughput"`
+	TotalTokenThroughput  float64 `json:"total_token_throughput"`
+	TTFT                  Stats   `json:"ttft"`
+	TPOT                  Stats   `json:"tpot"`
+	ITL                   Stats   `json:"itl"`
+	E2EL                  Stats   `json:"e2el"`
+	MaxOutputTokensPerS   float64 `json:"max_output_tokens_per_s"`
+	MaxConcurrentRequests int     `json:"max_concurrent_requests"`
+	RTFx                  float64 `json:"rtfx"`
+
+	// Statuses counts the records by Status (not part of vLLM's numbers).
+	Statuses StatusCounts `json:"statuses"`
+	// Errors are the error texts of the first 10 unsuccessful requests.
+	Errors            []string `json:"errors"`
+	PercentileMetrics []string `json:"percentile_metrics"`
+	HasTokenizer      bool     `json:"has_tokenizer"`
+	HasGoodput        bool     `json:"has_goodput"`
+	Details           *Details `json:"details,omitempty"` // only with Options.SaveDetailed
+}
+
+// Accumulator computes vLLM's metrics from records added one at a time, in
+// dispatch order. It keeps only the numbers the metrics need: per successful
+// request its start time, TTFT, latency and ITL gaps.
+type Accumulator struct {
+	opts     Options
+	statuses StatusCounts
+	failed   int
+	good     int
+
+	totalInput  int
+	totalOutput int
+
+	// Per successful request, in order.
+	starts    series[float64]
+	ttfts     series[float64]
+	latencies series[float64]
+	itlEnds   series[int] // end of the request's gaps in itls
+	tpots     series[float64]
+	itls      series[float64]
+
+	errors  []string
+	details *Details
+}
+
+// NewAccumulator returns an empty accumulator.
+func NewAccumulator(opts Options) *Accumulator {
+	a := &Accumulator{opts: opts.withDefaults()}
+	if opts.SaveDetailed {
+		a.details = &Details{}
+	}
+	return a
+}
+
+// Add folds one record in. Records must be added in dispatch order.
+func (a *Accumulator) Add(r Record) {
+	success := r.Success && r.Status != StatusInterrupted
+	switch {
+	case r.Status == StatusInterrupted:
+		a.statuses.Interrupted++
+	case success:
+		a.statuses.Completed++
+	default:
+		a.statuses.Failed++
+	}
+
+	outputLen := 0
+	if success {
+		outputLen = a.outputTokens(r)
+		a.addSuccess(r, outputLen)
+	} else {
+		a.failed++
+		if len(a.errors) < maxPrintedErrors {
+			a.errors = append(a.errors, r.Error)
+		}
+	}
+
+	if d := a.details; d != nil {
+		d.InputLens = append(d.InputLens, r.PromptLen)
+		d.OutputLens = append(d.OutputLens, outputLen)
+		d.TTFTs = append(d.TTFTs, r.TTFT)
+		d.ITLs = append(d.ITLs, slices.Clone(r.ITL))
+		d.StartTimes = append(d.StartTimes, r.StartTime)
+		d.GeneratedTexts = append(d.GeneratedTexts, r.GeneratedText)
+		d.Errors = append(d.Errors, r.Error)
+	}
+}
+
+// outputTokens is vLLM's rule: the server's count, else the tokenizer's count
+// of the text, else (no tokenizer) 1.
+func (a *Accumulator) outputTokens(r Record) int {
+	if r.OutputTokens != 0 {
+		return r.OutputTokens
+	}
+	if a.opts.OutputTokens == nil {
+		return 1
+	}
+	return a.opts.OutputTokens(r.GeneratedText)
+}
+
+func (a *Accumulator) addSuccess(r Record, outputLen int) {
+	a.totalInput += r.PromptLen
+	a.totalOutput += outputLen
+	tpot := 0.0 // requests with <= 1 token count as tpot 0 for goodput
+	if outputLen > 1 {
+		tpot = (r.Latency - r.TTFT) / float64(outputLen-1)
+		a.tpots.add(tpot)
+	}
+	a.starts.add(r.StartTime)
+	a.ttfts.add(r.TTFT)
+	a.latencies.add(r.Latency)
+	a.itls.add(r.ITL...)
+	a.itlEnds.add(a.itls.n)
+	if a.meetsSLOs(r.TTFT, tpot, r.Latency) {
+		a.good++
+	}
+}
+
+// meetsSLOs: a request is good when every given SLO (ms) is >= its value.
+func (a *Accumulator) meetsSLOs(ttft, tpot, e2el float64) bool {
+	slos := a.opts.Goodput
+	if len(slos) == 0 {
+		return false
+	}
+	within := func(name string, value float64) bool {
+		slo, ok := slos[name]
+		return !ok || slo/1000 >= value
+	}
+	return within(MetricTTFT, ttft) && within(MetricTPOT, tpot) && within(MetricE2EL, e2el)
+}
+
+// Result computes the metrics over everything added so far for a benchmark
+// that lasted duration seconds. It does not change the accumulator.
+func (a *Accumulator) Result(duration float64) Result {
+	completed := a.starts.n
+	ttfts, latencies, itls := a.ttfts.flat(), a.latencies.flat(), a.itls.flat()
+	res := Result{
+		Duration:             duration,
+		Completed:            completed,
+		Failed:               a.failed,
+		TotalInput:           a.totalInput,
+		TotalOutput:          a.totalOutput,
+		RequestThroughput:    float64(completed) / duration,
+		RequestGoodput:       float64(a.good) / duration,
+		OutputThroughput:     float64(a.totalOutput) / duration,
+		TotalTokenThroughput: float64(a.totalInput+a.totalOutput) / duration,
+		RTFx:                 0, // input audio duration is always 0 for text prompts
+		Statuses:             a.statuses,
+		Errors:               slices.Clone(a.errors),
+		PercentileMetrics:    slices.Clone(a.opts.PercentileMetrics),
+		HasTokenizer:         a.opts.OutputTokens != nil,
+		HasGoodput:           len(a.opts.Goodput) > 0,
+	}
+	if a.details != nil {
+		details := *a.details // later Adds append beyond these lengths
+		res.Details = &details
+	}
+	// peaks needs the lists in dispatch order; describeMs sorts them.
+	res.MaxOutputTokensPerS, res.MaxConcurrentRequests = peaks(a.starts.flat(), ttfts, latencies, itls, a.itlEnds.flat())
+	res.TTFT = describeMs(ttfts, a.opts.Percentiles)
+	res.TPOT = describeMs(a.tpots.flat(), a.opts.Percentiles)
+	res.ITL = describeMs(itls, a.opts.Percentiles)
+	res.E2EL = describeMs(latencies, a.opts.Percentiles)
+	return res
+}
+
+// Calculate is vLLM's calculate_metrics over records in dispatch order.
+func Calculate(records []Record, duration float64, opts Options) Result {
+	a := NewAccumulator(opts)
+	for _, r := range records {
+		a.Add(r)
+	}
+	return a.Result(duration)
+}
+
+// describeMs computes numpy's statistics on values in seconds and scales
+// them to milliseconds afterwards, as vLLM does; it sorts values. vLLM
+// replaces an empty list by the scalar 0, so every statistic is then 0.
+func describeMs(values []float64, percentiles []float64) Stats {
+	st := Stats{Percentiles: make([]PercentileValue, len(percentiles))}
+	if len(values) == 0 {
+		for i, p := range percentiles {
+			st.Percentiles[i] = PercentileValue{P: p}
+		}
+		return st
+	}
+	mean := Mean(values)
+	st.Mean = mean * 1000
+	st.Std = stdAround(values, mean) * 1000
+	slices.Sort(values)
+	st.Median = medianSorted(values) * 1000
+	for i, p := range percentiles {
+		st.Percentiles[i] = PercentileValue{P: p, Value: percentileSorted(values, p) * 1000}
+	}
+	return st
+}
+
+// peaks computes vLLM v0.11-v0.20's per-second peaks over the successful
+// requests (their lists in dispatch order; itlEnds[i] is where request i's
+// gaps end in itls): the most stream events whose time falls in one
+// one-second bucket, and the most requests active in one bucket (a request
+// counts in every bucket from its start's to its end's, inclusive).
+func peaks(starts, ttfts, latencies, itls []float64, itlEnds []int) (maxTokensPerS float64, maxConcurrent int) {
+	if len(starts) == 0 {
+		return 0, 0
+	}
+	t0, tEnd := starts[0], starts[0]+latencies[0]
+	for i, s := range starts {
+		t0 = min(t0, s)
+		tEnd = max(tEnd, s+latencies[i])
+	}
+	nsec := int(math.Ceil(tEnd-t0)) + 1
+	tokens := make([]int, nsec)
+	activeDelta := make([]int, nsec+1)
+	countToken := func(ts float64) {
+		// Python's int() truncates toward zero, so (-1, 0) lands in bucket 0.
+		if b := ts - t0; b > -1 && b < float64(nsec) {
+			tokens[int(b)]++
+		}
+	}
+	itlStart := 0
+	for i, start := range starts {
+		ts := start + ttfts[i]
+		countToken(ts)
+		for _, gap := range itls[itlStart:itlEnds[i]] {
+			ts += gap
+			countToken(ts)
+		}
+		itlStart = itlEnds[i]
+
+		first, last := start-t0, (start+latencies[i])-t0
+		if first > -1 && last < float64(nsec) && int(last) >= int(first) {
+			activeDelta[int(first)]++
+			activeDelta[int(last)+1]--
+		}
+	}
+	maxTokens, active := 0, 0
+	for sec := range nsec {
+		maxTokens = max(maxTokens, tokens[sec])
+		active += activeDelta[sec]
+		maxConcurrent = max(maxConcurrent, active)
+	}
+	return float64(maxTokens), maxConcurrent
+}

@@ -1,0 +1,182 @@
+package metrics
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func ok(start, ttft float64, itl []float64, outputTokens int) Record {
+	latency := ttft
+	for _, g := range itl {
+		latency += g
+	}
+	return Record{Success: true, Status: StatusCompleted, PromptLen: 10, StartTime: start, TTFT: ttft, ITL: itl, Latency: latency, OutputTokens: outputTokens}
+}
+
+func TestOutputTokenRule(t *testing.T) {
+	records := []Record{
+		ok(0, 0.1, []float64{0.1}, 2),
+		{Success: true, TTFT: 0.1, Latency: 0.5, GeneratedText: "three word text"}, // no usage
+		{Success: false, Error: "x", GeneratedText: "ignored words here"},
+	}
+	words := func(s string) int { return len(strings.Fields(s)) }
+	withTokenizer := Calculate(records, 1, Options{OutputTokens: words, SaveDetailed: true})
+	if got := withTokenizer.Details.OutputLens; fmt.Sprint(got) != "[2 3 0]" {
+		t.Errorf("with tokenizer: output lens %v, want [2 3 0]", got)
+	}
+	if withTokenizer.TotalOutput != 5 {
+		t.Errorf("total output %d, want 5", withTokenizer.TotalOutput)
+	}
+	// The usage-less request's TPOT uses the tokenizer count: (0.5-0.1)/(3-1).
+	if want := Mean([]float64{0.2 - 0.1, (0.5 - 0.1) / 2}) * 1000; withTokenizer.TPOT.Mean != want {
+		t.Errorf("TPOT mean %v, want %v", withTokenizer.TPOT.Mean, want)
+	}
+	noTokenizer := Calculate(records, 1, Options{SaveDetailed: true})
+	if got := noTokenizer.Details.OutputLens; fmt.Sprint(got) != "[2 1 0]" {
+		t.Errorf("without tokenizer: output lens %v, want [2 1 0]", got)
+	}
+	if noTokenizer.HasTokenizer || !withTokenizer.HasTokenizer {
+		t.Errorf("HasTokenizer not set from Options.OutputTokens")
+	}
+}
+
+func TestInterruptedCountsAsFailed(t *testing.T) {
+	records := []Record{
+		ok(0, 0.1, nil, 1),
+		{Success: true, Status: StatusInterrupted, Error: "interrupted: worker lost", TTFT: 0.1, Latency: 0.2},
+		{Success: false, Status: StatusFailed, Error: "Service Unavailable"},
+		{Success: false, Status: StatusInterrupted, Error: "interrupted: never sent"},
+	}
+	res := Calculate(records, 2, Options{})
+	if res.Completed != 1 || res.Failed != 3 {
+		t.Errorf("completed/failed = %d/%d, want 1/3", res.Completed, res.Failed)
+	}
+	if want := (StatusCounts{Completed: 1, Failed: 1, Interrupted: 2}); res.Statuses != want {
+		t.Errorf("statuses %+v, want %+v", res.Statuses, want)
+	}
+	if fmt.Sprint(res.Errors) != "[interrupted: worker lost Service Unavailable interrupted: never sent]" {
+		t.Errorf("errors %q", res.Errors)
+	}
+}
+
+func TestGoodputSLOsAreInclusive(t *testing.T) {
+	records := []Record{
+		ok(0, 0.1, []float64{0.02}, 2),  // ttft 100 ms, tpot 20 ms, e2el 120 ms
+		ok(0, 0.25, []float64{0.01}, 2), // ttft 250 ms: misses a 200 ms TTFT SLO
+		ok(0, 0.1, nil, 1),              // one token: tpot counts as 0
+	}
+	cases := []struct {
+		slos map[string]float64
+		good int
+	}{
+		{map[string]float64{"ttft": 200}, 2},
+		{map[string]float64{"ttft": 100}, 2}, // 0.1 <= 100/1000
+		{map[string]float64{"tpot": 15}, 2},
+		{map[string]float64{"tpot": 15, "ttft": 200}, 1},
+		{map[string]float64{"e2el": 119}, 1},
+	}
+	for _, c := range cases {
+		res := Calculate(records, 2, Options{Goodput: c.slos})
+		if want := float64(c.good) / 2; res.RequestGoodput != want || !res.HasGoodput {
+			t.Errorf("SLOs %v: goodput %v, want %v", c.slos, res.RequestGoodput, want)
+		}
+	}
+	if res := Calculate(records, 2, Options{}); res.RequestGoodput != 0 || res.HasGoodput {
+		t.Errorf("no SLOs: goodput %v", res.RequestGoodput)
+	}
+}
+
+func TestPeakMetricsUsePerSecondBuckets(t *testing.T) {
+	records := []Record{
+		// Two requests one after another inside second 0 still count as 2
+		// concurrent (vLLM v0.11-v0.20's bucket rule).
+		ok(100.0, 0.1, []float64{0.1, 0.1}, 3),
+		ok(100.5, 0.1, []float64{0.1}, 2),
+		// Spans seconds 1..3; events at 101.2, 101.7, 102.2, 103.9.
+		ok(101.1, 0.1, []float64{0.5, 0.5, 1.7}, 4),
+		{Success: false, StartTime: 50, Latency: 0}, // failures are ignored
+	}
+	res := Calculate(records, 4, Options{})
+	// Bucket 0: 100.1, 100.2, 100.3, 100.6, 100.7 → 5 events.
+	if res.MaxOutputTokensPerS != 5 {
+		t.Errorf("peak tokens %v, want 5", res.MaxOutputTokensPerS)
+	}
+	if res.MaxConcurrentRequests != 2 {
+		t.Errorf("peak concurrency %d, want 2", res.MaxConcurrentRequests)
+	}
+	overlapping := []Record{ok(0, 0.5, []float64{1.0}, 2), ok(0.2, 0.5, []float64{1.0}, 2), ok(1.9, 0.05, nil, 1)}
+	if got := Calculate(overlapping, 3, Options{}).MaxConcurrentRequests; got != 3 {
+		t.Errorf("overlapping: peak concurrency %d, want 3", got)
+	}
+}
+
+func TestEmptyListsGiveZeroStats(t *testing.T) {
+	res := Calculate([]Record{ok(0, 0.1, nil, 1)}, 1, Options{Percentiles: []float64{50, 99.9}})
+	if res.TPOT.Mean != 0 || res.TPOT.Std != 0 || res.TPOT.Median != 0 || res.TPOT.Percentiles[1] != (PercentileValue{99.9, 0}) {
+		t.Errorf("TPOT of one-token outputs: %+v", res.TPOT)
+	}
+	if res.ITL.Mean != 0 || len(res.ITL.Percentiles) != 2 {
+		t.Errorf("ITL without gaps: %+v", res.ITL)
+	}
+	if res.TTFT.Mean != 100 {
+		t.Errorf("TTFT mean %v ms, want 100", res.TTFT.Mean)
+	}
+}
+
+func TestAccumulatorResultDoesNotDisturbLaterAdds(t *testing.T) {
+	records := randomRecords(5, 2000)
+	a := NewAccumulator(Options{})
+	for i, r := range records {
+		a.Add(r)
+		if i == 1000 {
+			a.Result(10) // sorting for percentiles must not reorder the sums' input
+		}
+	}
+	got, want := a.Result(20), Calculate(records, 20, Options{})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("result changed by an intermediate Result call")
+	}
+}
+
+// BenchmarkAccumulator500k feeds 500k records with 10 ITL gaps each and
+// computes the result; the sub-benchmarks time the two halves.
+func BenchmarkAccumulator500k(b *testing.B) {
+	const n = 500_000
+	records := make([]Record, n)
+	for i := range records {
+		itl := make([]float64, 10)
+		for k := range itl {
+			itl[k] = 0.02 + float64((i*7+k)%13)*0.001
+		}
+		records[i] = ok(float64(i)*0.002, 0.1+float64(i%97)*0.001, itl, 11)
+	}
+	fill := func() *Accumulator {
+		a := NewAccumulator(Options{})
+		for _, r := range records {
+			a.Add(r)
+		}
+		return a
+	}
+	b.Run("add+result", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if res := fill().Result(1000); res.Completed != n {
+				b.Fatal(res.Completed)
+			}
+		}
+	})
+	b.Run("add", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fill()
+		}
+	})
+	b.Run("result", func(b *testing.B) {
+		a := fill()
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Result(1000)
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// runRecompute recomputes vLLM's printed output and saved JSON from
+// records: a golden case file (--golden) or a stored run (--run), with the
+// run's own options or new ones given as flags (percentiles, goodput).
+func runRecompute(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("recompute", flag.ContinueOnError)
+	golden := fs.String("golden", "", "a golden case file (cases/<case>.input.json)")
+	runID := fs.String("run", "", "a stored run's id (in BENCHMARK_RESULTS_BUCKET / BENCHMARK_RESULTS_DIRECTORY)")
+	resultDir := fs.String("result-dir", "", "write the result JSON here, under vLLM's file name")
+	resultFile := fs.String("result-filename", "", "file name of the result JSON (default vLLM's)")
+	date := fs.String("date", "", "the result's date as YYYYMMDD-HHMMSS (default: now)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, err}
+	}
+	when := time.Now()
+	if *date != "" {
+		var err error
+		if when, err = time.ParseInLocation("20060102-150405", *date, time.Local); err != nil {
+			return exitError{2, fmt.Errorf("--date: want YYYYMMDD-HHMMSS, got %q", *date)}
+		}
+	}
+	var (
+		res  metrics.Result
+		info metrics.RunInfo
+		req  config.Request
+	)
+	switch {
+	case *golden != "" && *runID == "":
+		c, err := metrics.LoadGoldenCase(*golden)
+		if err != nil {
+			return err
+		}
+		reqs, err := parseRequests(flag.NewFlagSet("recompute", flag.ContinueOnError), append(c.CLI, fs.Args()...))
+		if err != nil {
+			return fmt.Errorf("the case's cli: %w", err)
+		}
+		req = reqs[0]
+		if err := req.ValidateFields(); err != nil {
+			return err
+		}
+		tok, _ := engine.ResolveTokenizer(req, req.ServerBaseURL())
+		res = metrics.Calculate(c.Records, c.Duration, engine.MetricsOptions(req, tok))
+		info = engine.RunInfo(req, req.Model, tok, when, req.NumPrompts)
+	case *runID != "" && *golden == "":
+		store, err := results.FromEnv(ctx, os.Getenv)
+		if err != nil {
+			return err
+		}
+		body, err := store.Get(ctx, results.RequestKey(*runID))
+		if err != nil {
+			return fmt.Errorf("run %s: %w", *runID, err)
+		}
+		stored, err := config.Decode(body)
+		if err != nil {
+			return err
+		}
+		reqs, err := parseRequests(flag.NewFlagSet("recompute", flag.ContinueOnError), fs.Args())
+		if err != nil {
+			return err
+		}
+		req = overrideMetrics(stored.Defaults(), reqs[0], fs.Args())
+		if err := req.ValidateFields(); err != nil {
+			return err
+		}
+		tok, _ := engine.ResolveTokenizer(req, req.ServerBaseURL())
+		out, err := engine.Aggregate(ctx, store, *runID, engine.AggregateOptions{Request: req, Model: req.Model, Tokenizer: tok, Date: when})
+		if err != nil {
+			return err
+		}
+		res, info = out.Result, out.Info
+	default:
+		return exitError{2, errors.New("give exactly one of --golden CASE.input.json or --run RUN_ID")}
+	}
+	engine.PrintPreamble(os.Stdout, req)
+	fmt.Print(metrics.FormatReport(res, info))
+	if *resultDir != "" || *resultFile != "" {
+		name := *resultFile
+		if name == "" {
+			name = metrics.ResultFileName(info)
+		}
+		path, err := engine.SaveResult(*resultDir, name, metrics.ResultJSON(res, info))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "saved", path)
+	}
+	return nil
+}
+
+// overrideMetrics takes the metric options given as flags over a stored
+// run's request; everything else stays as the run had it.
+func overrideMetrics(stored, flags config.Request, args []string) config.Request {
+	given := map[string]bool{}
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		given[name] = true
+	}
+	if given["--percentile-metrics"] {
+		stored.PercentileMetrics = flags.PercentileMetrics
+	}
+	if given["--metric-percentiles"] {
+		stored.MetricPercentiles = flags.MetricPercentiles
+	}
+	if given["--goodput"] {
+		stored.Goodput = flags.Goodput
+	}
+	if given["--save-detailed"] {
+		stored.SaveDetailed = true
+	}
+	return stored
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vibench/vllm-inference-benchmark/datasets"
+	"github.com/vibench/vllm-inference-benchmark/tokenizer"
+)
+
+// runTokenize prints the token ids of stdin's text as a JSON array, with no
+// special tokens added; with --chat, the ids of the text as one user
+// message through the chat template with the generation prompt.
+func runTokenize(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
+	dir := fs.String("tokenizer", "", "directory with tokenizer.json (default: the bundled Llama 3.1 tokenizer)")
+	chat := fs.Bool("chat", false, "tokenize the text as one user message through the chat template")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, err}
+	}
+	var tok datasets.Tokenizer
+	var err error
+	if *dir == "" {
+		tok, err = tokenizer.Llama31()
+	} else {
+		tok, err = tokenizer.Load(*dir)
+	}
+	if err != nil {
+		return err
+	}
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return err
+	}
+	text := string(in)
+	if *chat {
+		if text, err = tok.ChatPrompt(text); err != nil {
+			return err
+		}
+	}
+	ids, err := tok.Encode(text, false)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []int{}
+	}
+	b, _ := json.Marshal(ids)
+	fmt.Println(string(b))
+	fmt.Fprintf(os.Stderr, "%d tokens (%s)\n", len(ids), tok.Name())
+	return nil
+}

