@@ -15,6 +15,7 @@ import (
 
 	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
@@ -47,7 +48,7 @@ type Activities struct {
 
 // Telemetry is told about every finished request.
 type Telemetry interface {
-	Observe(runID string, replica int, rec any)
+	Observe(runID string, replica int, rec metrics.Record)
 }
 
 type planEntry struct {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,19 +75,26 @@ func TestRunSendsEveryArrivalOnSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := col.byIndex(t, n)
+	var delays []float64
 	for i, r := range m {
 		if r.Status != metrics.StatusCompleted || r.RequestID != "bench-ab-"+itoa(i) || r.Replica != 2 || r.ScheduledAt != arr[i].Offset {
 			t.Fatalf("record %+v", r)
 		}
-		// Never early; and the send tracks its schedule (a generous bound:
-		// this checks scheduling, not speed).
-		sentAt := r.StartTime - MonotonicSeconds(t0)
-		if r.Lateness < 0 || sentAt < r.ScheduledAt || sentAt > r.ScheduledAt+0.25 {
+		// Never early.
+		if sentAt := r.StartTime - MonotonicSeconds(t0); r.Lateness < 0 || sentAt < r.ScheduledAt {
 			t.Errorf("index %d scheduled %.4f sent %.4f lateness %.6f", i, r.ScheduledAt, sentAt, r.Lateness)
 		}
+		delays = append(delays, r.StartTime-MonotonicSeconds(t0)-r.ScheduledAt)
+	}
+	// And on time: a generous bound on the median delay, which a dispatcher
+	// that waits on responses or drifts would exceed (this checks scheduling,
+	// not speed).
+	slices.Sort(delays)
+	if med := delays[n/2]; med > 0.1 {
+		t.Errorf("median send delay %.4f s", med)
 	}
 	if st.Sent != n || st.Completed != n || st.Failed != 0 || st.Interrupted != 0 || st.Duration < 0.398 ||
-		st.LatenessMax < st.LatenessP99 || st.LatenessP99 < st.LatenessP50 || st.SendRate < 300 || st.CPUSeconds <= 0 {
+		st.LatenessMax < st.LatenessP99 || st.LatenessP99 < st.LatenessP50 || st.SendRate < 200 || st.CPUSeconds <= 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -127,8 +135,9 @@ func TestRunMaxConcurrencyQueues(t *testing.T) {
 		if r.Status != metrics.StatusCompleted || r.QueueTime < round*0.04-0.005 || (i < 3 && r.QueueTime > 0.01) {
 			t.Errorf("index %d queue %.4f status %s", i, r.QueueTime, r.Status)
 		}
-		// The request's own clock starts after the slot: latency excludes the queue.
-		if r.Latency > 0.2 {
+		// The request's own clock starts after the slot: latency excludes
+		// the queue (the last round queued 120 ms for a 40 ms request).
+		if i >= 9 && r.Latency >= r.QueueTime {
 			t.Errorf("index %d latency %.3f includes queueing", i, r.Latency)
 		}
 	}

@@ -1,8 +1,339 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/results"
+	"github.com/vibench/vllm-inference-benchmark/workflows"
+)
 
 // temporalCommands are the commands that talk to Temporal.
 func temporalCommands() map[string]func(context.Context, []string) error {
-	return map[string]func(context.Context, []string) error{}
+	return map[string]func(context.Context, []string) error{
+		"start": runStart, "watch": runWatch, "result": runResult,
+		"stop": runStop, "cancel": runCancel, "serve": runServe,
+	}
+}
+
+func dial(ctx context.Context) (client.Client, error) {
+	opts := client.Options{HostPort: envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), Namespace: envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace)}
+	if key := os.Getenv("TEMPORAL_API_KEY"); key != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", opts.HostPort, err)
+	}
+	return c, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// startRun validates a request and starts its workflow; nothing is started
+// when the request is invalid.
+func startRun(ctx context.Context, c client.Client, req config.Request, id string) (client.WorkflowRun, error) {
+	req = req.Defaults()
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = "stress-" + time.Now().UTC().Format("20060102-150405") + "-" + uuid.NewString()[:8]
+	}
+	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.OrchestrationTaskQueue,
+		StaticSummary:         staticSummary(req),
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.WorkflowName, req)
+}
+
+// staticSummary is the one line the Web UI shows for a run, e.g.
+// "Llama-3.1-405B-Instruct-FP8 x2 replicas, 12 req/s, 11h 34m".
+func staticSummary(req config.Request) string {
+	model := req.Model
+	if i := strings.LastIndex(model, "/"); i >= 0 {
+		model = model[i+1:]
+	}
+	if model == "" {
+		model = "server's model"
+	}
+	s := fmt.Sprintf("%s x%d replica(s), %s req/s, %d prompts, %s", model, req.Replicas(), req.RequestRate.String(), req.NumPrompts, req.DatasetName)
+	if !req.RequestRate.IsInf() {
+		d := time.Duration(float64(req.NumPrompts) / float64(*req.RequestRate) * float64(time.Second)).Round(time.Minute)
+		s += ", ~" + d.String()
+	}
+	return s
+}
+
+func runStart(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("start", flag.ContinueOnError)
+	wait := fs.Bool("wait", false, "follow the run and exit 0 only when it completed")
+	id := fs.String("id", "", "workflow id (default stress-<time>-<random>)")
+	sequential := fs.Bool("sequential", false, "with a list of specs: run them one after another (each waits for the previous)")
+	reqs, err := parseRequests(fs, args)
+	if err != nil {
+		return err
+	}
+	// Validate all first: a bad spec starts nothing.
+	for i, r := range reqs {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("spec %d: %w", i, err)
+		}
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for i, r := range reqs {
+		wid := *id
+		if wid != "" && len(reqs) > 1 {
+			wid = fmt.Sprintf("%s-%d", wid, i)
+		}
+		run, err := startRun(ctx, c, r, wid)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("started %s\n  Web UI: %s\n", run.GetID(), webURL(run.GetID()))
+		if *wait || *sequential {
+			if err := follow(ctx, c, run.GetID()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func webURL(id string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", envOr("TEMPORAL_UI", "http://localhost:8233"), envOr("TEMPORAL_NAMESPACE", "default"), id)
+}
+
+// follow shows progress until the run ends and prints its table.
+func follow(ctx context.Context, c client.Client, id string) error {
+	run := c.GetWorkflow(ctx, id, "")
+	done := make(chan error, 1)
+	var out workflows.Outcome
+	go func() { done <- run.Get(ctx, &out) }()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			fmt.Fprintln(os.Stderr)
+			if out.Result.Table != "" {
+				fmt.Print(out.Result.Table)
+				fmt.Printf("result: %s\n", out.Result.Location)
+			}
+			if err != nil {
+				return fmt.Errorf("run %s: %w", id, err)
+			}
+			if out.Partial {
+				return fmt.Errorf("run %s ended early: %s", id, out.Reason)
+			}
+			return nil
+		case <-tick.C:
+			if p, err := queryProgress(ctx, c, id); err == nil {
+				line := progressLine(p)
+				if line != last {
+					fmt.Fprintf(os.Stderr, "\r%s", line)
+					last = line
+				}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func progressLine(p workflows.Progress) string {
+	total := max(p.SlicesTotal, 1)
+	width := 30
+	filled := p.SlicesDone * width / total
+	return fmt.Sprintf("[%s%s] %s slice %d/%d  ok %d  failed %d  interrupted %d  TTFT p99 %.1f ms   ",
+		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.Phase, p.SlicesDone, p.SlicesTotal,
+		p.Completed, p.Failed, p.Interrupted, p.Run.TTFTp99)
+}
+
+func queryProgress(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {
+	var p workflows.Progress
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
+	if err != nil {
+		return p, err
+	}
+	return p, v.Get(&p)
+}
+
+func runWatch(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return exitError{2, errors.New("usage: starter watch WORKFLOW_ID")}
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if p, err := queryProgress(ctx, c, args[0]); err == nil {
+		fmt.Println(p.Markdown())
+	}
+	return follow(ctx, c, args[0])
+}
+
+func runResult(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("result", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the result JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return exitError{2, errors.New("usage: starter result [--json] WORKFLOW_ID")}
+	}
+	id := fs.Arg(0)
+	store, err := results.FromEnv(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
+	key := results.TableKey(id)
+	if *asJSON {
+		key = results.ResultKey(id)
+	}
+	body, err := store.Get(ctx, key)
+	if err != nil {
+		// Still running: show its live progress instead.
+		c, derr := dial(ctx)
+		if derr != nil {
+			return err
+		}
+		defer c.Close()
+		p, qerr := queryProgress(ctx, c, id)
+		if qerr != nil {
+			return fmt.Errorf("no result for %s yet (%v) and no progress (%v)", id, err, qerr)
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(p, "", "  ")
+			fmt.Println(string(b))
+		} else {
+			fmt.Println(p.Markdown())
+		}
+		return nil
+	}
+	os.Stdout.Write(body)
+	if *asJSON {
+		fmt.Println()
+	}
+	return nil
+}
+
+func runStop(ctx context.Context, args []string) error {
+	if len(args) < 1 {
+		return exitError{2, errors.New("usage: starter stop WORKFLOW_ID [REASON]")}
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	reason := strings.Join(args[1:], " ")
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: args[0], UpdateName: workflows.StopUpdate,
+		Args: []any{reason}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	var p workflows.Progress
+	if err := h.Get(ctx, &p); err != nil {
+		return err
+	}
+	fmt.Printf("stopping %s after slice %d/%d; what ran is aggregated\n", args[0], p.SlicesStarted, p.SlicesTotal)
+	return nil
+}
+
+func runCancel(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return exitError{2, errors.New("usage: starter cancel WORKFLOW_ID")}
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.CancelWorkflow(ctx, args[0], ""); err != nil {
+		return err
+	}
+	fmt.Printf("cancelling %s: it tears down and writes the partial result\n", args[0])
+	return nil
+}
+
+// runServe is the old HTTP API: POST /start-load with the old payload
+// starts a workflow and answers its id; GET /runs/ID answers progress.
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", ":8080", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, err}
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	srv := &http.Server{Addr: *addr, Handler: apiHandler(c), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	fmt.Fprintf(os.Stderr, "serving POST /start-load and GET /runs/ID on %s\n", *addr)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func apiHandler(c client.Client) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /start-load", func(w http.ResponseWriter, r *http.Request) {
+		var req config.Request
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "body must be the JSON benchmark request: " + err.Error()})
+			return
+		}
+		run, err := startRun(r.Context(), c, req, "")
+		if v, ok := config.AsValidationError(err); ok {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid benchmark request", "problems": v.Problems})
+			return
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "status_url": "/runs/" + run.GetID(), "web_ui": webURL(run.GetID())})
+	})
+	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		p, err := queryProgress(r.Context(), c, r.PathValue("id"))
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

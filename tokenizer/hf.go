@@ -1,6 +1,6 @@
 // Package tokenizer gives token ids identical to Hugging Face tokenizers for
-// byte-level BPE tokenizer.json files (Llama 3, Qwen2, GPT-2 style), renders
-// their chat templates, and offers the same operations through a vLLM
+// byte-level BPE tokenizer.json files without a normalizer (Llama 3, GPT-2
+// style), renders their chat templates, and offers the same operations through a vLLM
 // server's /tokenize and /detokenize endpoints when no files are at hand.
 package tokenizer
 

@@ -15,11 +15,10 @@ type preStep interface {
 	appendPieces(dst []string, s string) ([]string, error)
 }
 
-// Split regexes that scanSplitter implements by hand: Llama 3's (numbers in
-// runs of up to three digits) and Qwen2's (one digit per piece).
 const (
+	// llama3Pattern is the Split regex of Llama 3, which scanSplitter
+	// implements by hand.
 	llama3Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-	qwen2Pattern  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 	// gpt2Pattern is what a ByteLevel pre-tokenizer with use_regex splits on.
 	gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 )
@@ -41,9 +40,7 @@ func newSplit(c component) (preStep, error) {
 	case c.Pattern.Regex == nil:
 		return nil, fmt.Errorf("split pre-tokenizer pattern is neither Regex nor String")
 	case *c.Pattern.Regex == llama3Pattern:
-		return scanSplitter{maxDigits: 3}, nil
-	case *c.Pattern.Regex == qwen2Pattern:
-		return scanSplitter{maxDigits: 1}, nil
+		return scanSplitter{}, nil
 	}
 	return newRegexSplitter(*c.Pattern.Regex)
 }
@@ -120,14 +117,14 @@ func (b byteLevelStep) appendPieces(dst []string, s string) ([]string, error) {
 	return b.split.appendPieces(dst, s)
 }
 
-// scanSplitter matches llama3Pattern (maxDigits 3) or qwen2Pattern
-// (maxDigits 1) without a regex engine. The alternatives are tried in the
+// scanSplitter matches llama3Pattern without a regex engine, about nine
+// times faster than regexp2 (BenchmarkPreTokenize). The alternatives are tried in the
 // pattern's order, with the backtracking outcome of each worked out by hand.
 // Character classes follow Oniguruma, the engine of Hugging Face tokenizers:
 // \s is Unicode White_Space (unicode.IsSpace), \p{L} and \p{N} are the
 // general categories, and (?i:'s) also matches U+017F (long s), which folds
 // to "s".
-type scanSplitter struct{ maxDigits int }
+type scanSplitter struct{}
 
 func (sc scanSplitter) appendPieces(dst []string, s string) ([]string, error) {
 	for i := 0; i < len(s); {
@@ -159,7 +156,7 @@ func (sc scanSplitter) pieceEnd(s string, i int) int {
 	// \p{N}{1,3}
 	if isNumber(r) {
 		j := i + n
-		for k := 1; k < sc.maxDigits && j < len(s); k++ {
+		for k := 1; k < 3 && j < len(s); k++ {
 			r2, n2 := decodeRune(s, j)
 			if !isNumber(r2) {
 				break

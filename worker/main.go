@@ -1,0 +1,188 @@
+// Command worker runs the stress-test workflow and its activities on
+// Temporal: the orchestration task queue (workflow, deploy, wait, teardown)
+// and the load task queue (prepare, load slices, aggregate), in one process
+// or scaled apart with --task-queues.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/zap"
+
+	"github.com/vibench/vllm-inference-benchmark/activities"
+	"github.com/vibench/vllm-inference-benchmark/results"
+	"github.com/vibench/vllm-inference-benchmark/workflows"
+)
+
+func main() {
+	queues := flag.String("task-queues", "orchestration,load", "which task queues to serve: orchestration, load, or both")
+	metricsAddr := flag.String("metrics-addr", envOr("WORKER_METRICS_ADDR", ":9464"), "address of the Prometheus /metrics endpoint (empty: off)")
+	dev := flag.Bool("dev", os.Getenv("WORKER_DEV") != "", "console logs instead of JSON")
+	flag.Parse()
+	log := newLogger(*dev)
+	defer log.Sync()
+	if err := run(log, *queues, *metricsAddr); err != nil {
+		log.Error("worker stopped", zap.Error(err))
+		os.Exit(1)
+	}
+}
+
+func run(log *zap.Logger, queues, metricsAddr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts, err := clientOptions(log)
+	if err != nil {
+		return err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
+	defer c.Close()
+	store, err := results.FromEnv(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log.Info("results store", zap.String("location", store.Location("")))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	acts := &activities.Activities{
+		Store: store, Log: log,
+		Deployers:        deployers(log),
+		SearchAttributes: registerSearchAttributes(ctx, c, opts.Namespace, log),
+		Telemetry:        newTelemetry(reg),
+	}
+	if metricsAddr != "" {
+		srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics endpoint", zap.Error(err))
+			}
+		}()
+		defer srv.Close()
+	}
+	var workers []worker.Worker
+	for _, q := range strings.Split(queues, ",") {
+		switch strings.TrimSpace(q) {
+		case "orchestration":
+			w := worker.New(c, workflows.OrchestrationTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
+			w.RegisterWorkflowWithOptions(workflows.StressTestWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			for name, fn := range map[string]any{activities.DeployName: acts.Deploy, activities.WaitReadyName: acts.WaitReady, activities.TeardownName: acts.Teardown} {
+				w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+			}
+			workers = append(workers, w)
+		case "load":
+			w := worker.New(c, workflows.LoadTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second,
+				MaxConcurrentActivityExecutionSize: 64})
+			for name, fn := range map[string]any{activities.PrepareName: acts.Prepare, activities.LoadSliceName: acts.LoadSlice, activities.AggregateName: acts.Aggregate} {
+				w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+			}
+			workers = append(workers, w)
+		default:
+			return fmt.Errorf("--task-queues: unknown queue %q; allowed: orchestration, load", q)
+		}
+	}
+	for _, w := range workers {
+		if err := w.Start(); err != nil {
+			return err
+		}
+	}
+	log.Info("worker started", zap.String("temporal", opts.HostPort), zap.String("namespace", opts.Namespace), zap.String("task_queues", queues))
+	<-ctx.Done()
+	log.Info("shutting down: in-flight slices flush and heartbeat first")
+	for _, w := range workers {
+		w.Stop()
+	}
+	return nil
+}
+
+// clientOptions reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and, for Temporal
+// Cloud, TEMPORAL_API_KEY or TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY.
+func clientOptions(log *zap.Logger) (client.Options, error) {
+	opts := client.Options{
+		HostPort:  envOr("TEMPORAL_ADDRESS", client.DefaultHostPort),
+		Namespace: envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace),
+		Logger:    temporalLogger{log.Sugar().WithOptions(zap.AddCallerSkip(1))},
+	}
+	if key := os.Getenv("TEMPORAL_API_KEY"); key != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+		opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cert, key := os.Getenv("TEMPORAL_TLS_CERT"), os.Getenv("TEMPORAL_TLS_KEY"); cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return opts, fmt.Errorf("TEMPORAL_TLS_CERT/TEMPORAL_TLS_KEY: %w", err)
+		}
+		opts.ConnectionOptions.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	return opts, nil
+}
+
+// registerSearchAttributes adds the workflow's search attributes to the
+// namespace when they are missing; false when that is not allowed (the
+// workflow then does without them).
+func registerSearchAttributes(ctx context.Context, c client.Client, ns string, log *zap.Logger) bool {
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.SearchAttributes {
+		attrs[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: attrs})
+	var exists *serviceerror.AlreadyExists
+	if err == nil || errors.As(err, &exists) {
+		return true
+	}
+	log.Warn("search attributes VibModel/VibGPUType/VibPhase unavailable; runs cannot be filtered by them", zap.Error(err))
+	return false
+}
+
+func deployers(log *zap.Logger) map[string]activities.Deployer {
+	return map[string]activities.Deployer{"existing": activities.Existing{}}
+}
+
+func newLogger(dev bool) *zap.Logger {
+	var l *zap.Logger
+	var err error
+	if dev {
+		l, err = zap.NewDevelopment()
+	} else {
+		l, err = zap.NewProduction()
+	}
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// temporalLogger routes the SDK's logs to zap.
+type temporalLogger struct{ s *zap.SugaredLogger }
+
+func (l temporalLogger) Debug(msg string, kv ...any) { l.s.Debugw(msg, kv...) }
+func (l temporalLogger) Info(msg string, kv ...any)  { l.s.Infow(msg, kv...) }
+func (l temporalLogger) Warn(msg string, kv ...any)  { l.s.Warnw(msg, kv...) }
+func (l temporalLogger) Error(msg string, kv ...any) { l.s.Errorw(msg, kv...) }
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
