@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,28 +76,44 @@ func startBenchServer(b *testing.B) string {
 	return "http://" + strings.TrimSpace(addr)
 }
 
-func benchmarkStream(b *testing.B, mode string) {
+// benchmarkStream runs b.N rounds of `streams` concurrent requests and
+// reports the client's CPU per streamed token.
+func benchmarkStream(b *testing.B, mode string, streams int) {
 	base := startBenchServer(b)
-	c := newTestClient(b, base+"/"+mode, true, nil)
+	c := newTestClient(b, base+"/"+mode, true, func(o *ClientOptions) { o.MaxConcurrency = streams })
 	s := datasets.Sample{Prompt: "p", ExpectedOutputLen: benchTokens}
 	c.Do(context.Background(), s, "warm")
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuSeconds()
+	user0, sys0 := rusage()
 	for range b.N {
-		if rec := c.Do(context.Background(), s, "r"); !rec.Success || rec.OutputTokens != benchTokens {
-			b.Fatalf("%+v", rec)
+		var wg sync.WaitGroup
+		for range streams {
+			wg.Go(func() {
+				if rec := c.Do(context.Background(), s, "r"); !rec.Success || rec.OutputTokens != benchTokens {
+					b.Errorf("%+v", rec)
+				}
+			})
 		}
+		wg.Wait()
 	}
-	cpu := cpuSeconds() - cpu0
-	b.ReportMetric(cpu/float64(b.N*benchTokens)*1e6, "cpu-µs/token")
+	user1, sys1 := rusage()
+	perToken := func(d float64) float64 { return d / float64(b.N*streams*benchTokens) * 1e6 }
+	b.ReportMetric(perToken(user1-user0+sys1-sys0), "cpu-µs/token")
+	b.ReportMetric(perToken(user1-user0), "user-µs/token")
+	b.ReportMetric(perToken(sys1-sys0), "sys-µs/token")
 }
 
-// Client CPU per streamed token, 128 tokens back-to-back.
-func BenchmarkClientCPUBackToBack(b *testing.B) { benchmarkStream(b, "whole") }
+// Client CPU per streamed token, 128 tokens back-to-back, one stream.
+func BenchmarkClientCPUBackToBack(b *testing.B) { benchmarkStream(b, "whole", 1) }
 
-// Client CPU per streamed token, one token per read.
-func BenchmarkClientCPUOneTokenPerRead(b *testing.B) { benchmarkStream(b, "each") }
+// Client CPU per streamed token, one token per read: one stream (the
+// runtime idles and wakes for every token) and 32 concurrent streams (a
+// loaded client, as in a benchmark run).
+func BenchmarkClientCPUOneTokenPerRead(b *testing.B) {
+	b.Run("streams=1", func(b *testing.B) { benchmarkStream(b, "each", 1) })
+	b.Run("streams=32", func(b *testing.B) { benchmarkStream(b, "each", 32) })
+}
 
 // Send lateness of a 500 req/s open-loop run (1 s per iteration).
 func BenchmarkLateness500rps(b *testing.B) {
@@ -163,4 +181,11 @@ func BenchmarkStreamParse(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchTokens), "ns/token")
+}
+
+// rusage returns this process's user and system CPU seconds.
+func rusage() (user, sys float64) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()) / 1e9, float64(ru.Stime.Nano()) / 1e9
 }

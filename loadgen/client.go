@@ -1,6 +1,21 @@
 // Package loadgen sends benchmark requests to an OpenAI-compatible server
 // exactly as vLLM v0.20.0's `vllm bench serve` does (bodies, headers, SSE
 // parsing, timing rules) and dispatches open-loop arrival schedules.
+//
+// Where it knowingly differs from vLLM's request functions:
+//   - The SSE parser is a correct one: an SSE comment in a read of its own
+//     does not swallow the rest of the response (vLLM's does; golden case
+//     chat_ping_own_read), and whitespace at a read boundary inside a JSON
+//     string is kept. An event is timed when its terminating blank line
+//     arrives; vLLM emits a complete "data: {json}" a read earlier if the
+//     blank line comes in a later read (vLLM's server writes both at once).
+//     Lines end in "\n" or "\r\n"; a lone "\r" is not a line end.
+//   - Exceptions become short error texts ("request failed: ...", "stream
+//     broken: ...", "malformed stream message: ...", "stalled: ...",
+//     "timed out: ...") instead of Python tracebacks; a non-200 status
+//     without a reason phrase reports the standard one instead of "".
+//   - A stall timeout (no bytes for StallTimeout) exists besides vLLM's
+//     6 h total timeout.
 package loadgen
 
 import (

@@ -187,10 +187,10 @@ type generation struct {
 	jitter *rand.Rand // nil without jitter
 	entry  *ChunkLogEntry
 
-	id      string // response id: "chatcmpl-" or "cmpl-" + request id
-	head    []byte // `{"id":...,"choices":[` shared by every chunk
-	buf     []byte // the chunk being written
-	text    []byte // generated text (non-streaming)
+	id      string        // response id: "chatcmpl-" or "cmpl-" + request id
+	head    []byte        // `{"id":...,"choices":[` shared by every chunk
+	buf     []byte        // the chunk being written
+	text    []byte        // generated text (non-streaming)
 	clock   *preciseClock // nil: wait on timer
 	wake    chan struct{} // the clock's signal to this request
 	timer   *time.Timer
