@@ -99,7 +99,7 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		Client: client, Samples: plan.Dataset.Sample, Arrivals: toSend, T0: t0,
 		MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: prefix, Replica: in.Replica,
 		Sink: func(r metrics.Record) {
-			if r.Status == metrics.StatusInterrupted && r.StartTime == 0 && workerStopping.Load() {
+			if r.Error == loadgen.ReasonNotSent && workerStopping.Load() {
 				return // never sent: the retry sends it or records it
 			}
 			if r.StartTime != 0 {

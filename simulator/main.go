@@ -62,7 +62,6 @@ func run() error {
 	flag.IntVar(&cfg.PingEvery, "ping-every", 0, `write an SSE comment ": ping" before every Nth content chunk (0 = never)`)
 	flag.BoolVar(&cfg.PingSameWrite, "ping-same-write", false, "glue the ping to the following chunk instead of writing it alone")
 	flag.BoolVar(&cfg.EOSFinishChunk, "eos-finish-chunk", false, `end streams on a simulated EOS (last chunk empty, finish_reason "stop") instead of the length limit`)
-	flag.BoolVar(&cfg.GoTimers, "go-timers", false, "wait on per-stream Go timers instead of the shared precise clock")
 	flag.StringVar(&chunkLogPath, "chunk-log", "", "write one JSON line per request with chunk write times to this file")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.Parse()

@@ -352,3 +352,23 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestJitterVariesGaps(t *testing.T) {
+	log := &syncBuffer{}
+	sim, ts := start(t, vllmsim.Config{ITL: 20 * time.Millisecond, JitterFraction: 0.9, Seed: 3, ChunkLog: log})
+	resp := post(t, ts.URL+"/v1/completions", completionsBody("x", 20, true), "")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err := sim.FlushChunkLog(); err != nil {
+		t.Fatal(err)
+	}
+	tok := log.entries(t)[0].TokenNs
+	var gaps []time.Duration
+	for i := 1; i < len(tok); i++ {
+		gaps = append(gaps, time.Duration(tok[i]-tok[i-1]))
+	}
+	// Gaps are drawn from [2 ms, 38 ms]; 19 of them spread far wider than 8 ms.
+	if spread := slices.Max(gaps) - slices.Min(gaps); spread < 8*time.Millisecond {
+		t.Errorf("gaps %v spread only %v", gaps, spread)
+	}
+}

@@ -86,26 +86,19 @@ func BenchmarkStreamOverHTTP(b *testing.B) {
 
 // BenchmarkLateness runs concurrent chat streams (10 and 1,000) and reports
 // how late the server's flushes were against their deadlines
-// (start + TTFT + k*ITL, from the chunk log), with the shared precise clock
-// and with per-stream Go timers.
+// (start + TTFT + k*ITL, from the chunk log).
 func BenchmarkLateness(b *testing.B) {
 	for _, streams := range []int{10, 1000} {
-		for _, goTimers := range []bool{false, true} {
-			name := fmt.Sprintf("streams=%d/clock=precise", streams)
-			if goTimers {
-				name = fmt.Sprintf("streams=%d/clock=gotimers", streams)
-			}
-			b.Run(name, func(b *testing.B) { benchLateness(b, streams, goTimers) })
-		}
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) { benchLateness(b, streams) })
 	}
 }
 
-func benchLateness(b *testing.B, streams int, goTimers bool) {
+func benchLateness(b *testing.B, streams int) {
 	const tokens = 50
 	const ttft, itl = 200 * time.Millisecond, 20 * time.Millisecond
 	for range b.N {
 		log := &syncBuffer{}
-		sim, ts := start(b, vllmsim.Config{TTFT: ttft, ITL: itl, ChunkLog: log, GoTimers: goTimers})
+		sim, ts := start(b, vllmsim.Config{TTFT: ttft, ITL: itl, ChunkLog: log})
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: streams}}
 		body, _ := json.Marshal(chatBody("hello", tokens, true))
 		cpu0 := cpuTime(b)

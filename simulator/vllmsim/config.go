@@ -42,11 +42,6 @@ type Config struct {
 	// 1,000,000 when 0.
 	KVCacheTokens int
 
-	// GoTimers makes each stream wait on its own Go timer instead of the
-	// shared precise clock (Linux), which wakes closer to the deadlines; see
-	// BenchmarkLateness1000Streams.
-	GoTimers bool
-
 	// CountTokens gives a prompt's token count (chat: the message texts
 	// joined by "\n"). Default: len(Tokenizer.Encode(text)), which with the
 	// default tokenizer is one token per 4 bytes.

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The embedded default: a Temporal dev server with its Web UI, two simulated
+# vLLM replicas, a worker, and a time-compressed stress run (4 slices of 15 s,
+# 2 replicas, sonnet 512/128/2 at 20 req/s per replica), followed live; then
+# vLLM's table and where the results are. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.cache/bin:$PWD/bin:$PATH"
+state="$PWD/.cache/demo"
+mkdir -p "$state"
+export TEMPORAL_ADDRESS=127.0.0.1:7233 TEMPORAL_UI=http://127.0.0.1:8233
+export BENCHMARK_RESULTS_DIRECTORY="${BENCHMARK_RESULTS_DIRECTORY:-$PWD/results}"
+unset BENCHMARK_RESULTS_BUCKET
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+wait_port() { # host:port, what
+  for _ in $(seq 1 120); do
+    (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return 0
+    sleep 0.5
+  done
+  echo "demo: $2 did not come up on $1 (see $state/*.log)" >&2
+  exit 1
+}
+
+attrs=(--search-attribute VibModel=Keyword --search-attribute VibGPUType=Keyword --search-attribute VibPhase=Keyword)
+temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename "$state/temporal.db" \
+  --log-level warn "${attrs[@]}" >"$state/temporal.log" 2>&1 &
+pids+=($!)
+simulator --host 127.0.0.1 --port 18000 --replicas 2 --model meta-llama/Llama-3.1-405B-Instruct-FP8 \
+  --ttft-ms 80 --ttft-per-token-ms 0.05 --itl-ms 25 --jitter 0.1 >"$state/simulator.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.1:7233 "Temporal"
+wait_port 127.0.0.1:18001 "the simulator"
+worker --dev --metrics-addr 127.0.0.1:9464 >"$state/worker.log" 2>&1 &
+pids+=($!)
+
+echo "Temporal Web UI: $TEMPORAL_UI/namespaces/default/workflows"
+echo "Worker metrics:  http://127.0.0.1:9464/metrics"
+starter start --wait --config examples/demo.json
+echo "Results:         $BENCHMARK_RESULTS_DIRECTORY"
