@@ -66,8 +66,10 @@ func New(cfg Config, tok Tokenizer) (Dataset, error) {
 			return nil, fmt.Errorf("dataset_path %q: %w", cfg.DatasetPath, err)
 		}
 		return newShareGPT(cfg, tok, raw)
+	case "random":
+		return newRandom(cfg, tok)
 	default:
-		return nil, fmt.Errorf("dataset_name %q is not supported; use sonnet or sharegpt", cfg.DatasetName)
+		return nil, fmt.Errorf("dataset_name %q is not supported; use sonnet, random or sharegpt", cfg.DatasetName)
 	}
 }
 

@@ -19,7 +19,7 @@ var teardownPoll = 2 * time.Second
 
 // Teardown deletes everything labelled with the run: StatefulSets,
 // Services, and Secrets this tool created (annotated vllm-bench/created-by),
-// then waits (at most teardownTimeout) until the run's pods are gone.
+// then waits (at most five minutes) until the run's pods are gone.
 // Deleting what is already gone is not an error, so it can be retried and
 // called for a run that never deployed.
 func Teardown(ctx context.Context, cs kubernetes.Interface, ns, runID string) error {
@@ -82,7 +82,7 @@ func waitPodsGone(ctx context.Context, cs kubernetes.Interface, ns string, list 
 			if err != nil {
 				return fmt.Errorf("k8s: teardown: list pods: %w", err)
 			}
-			return fmt.Errorf("k8s: teardown: %d pods still present after %s (first: %s)", len(pods.Items), TeardownTimeout, pods.Items[0].Name)
+			return fmt.Errorf("k8s: teardown: %d pods still present after %s (first: %s)", len(pods.Items), teardownTimeout, pods.Items[0].Name)
 		case <-ticker.C:
 		}
 	}

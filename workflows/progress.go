@@ -116,6 +116,16 @@ func (p Progress) Markdown() string {
 }
 
 func (r *run) registerHandlers() error {
+	// The stop signal is taken at any time, like the update, not only while
+	// the slice loop waits.
+	stopCh := workflow.GetSignalChannel(r.ctx, StopSignal)
+	workflow.Go(r.ctx, func(ctx workflow.Context) {
+		for {
+			var reason string
+			stopCh.Receive(ctx, &reason)
+			r.stop(reason)
+		}
+	})
 	if err := workflow.SetQueryHandler(r.ctx, ProgressQuery, func() (Progress, error) { return r.progress(), nil }); err != nil {
 		return err
 	}

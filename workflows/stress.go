@@ -80,6 +80,8 @@ type run struct {
 	// latestSlices collects one slice's replica summaries until all arrive.
 	pending map[int]*metrics.Summary
 	arrived map[int]int
+	// wake tells the slice loop that a stop came in (signal or update).
+	wake workflow.Channel
 }
 
 // StressTestWorkflow runs one durable benchmark. carry is nil when a client
@@ -93,7 +95,8 @@ func StressTestWorkflow(ctx workflow.Context, req config.Request, carry *Carry) 
 		}
 		carry = &Carry{RunID: workflow.GetInfo(ctx).WorkflowExecution.ID, StartedAt: workflow.Now(ctx), Totals: metrics.NewSummary()}
 	}
-	r := &run{ctx: ctx, req: req, c: carry, phase: PhaseLoading, pending: map[int]*metrics.Summary{}, arrived: map[int]int{}}
+	r := &run{ctx: ctx, req: req, c: carry, phase: PhaseLoading, pending: map[int]*metrics.Summary{}, arrived: map[int]int{},
+		wake: workflow.NewBufferedChannel(ctx, 1)}
 	if err := r.registerHandlers(); err != nil {
 		return nil, err
 	}
@@ -120,6 +123,15 @@ func (r *run) start() error {
 		return err
 	}
 	r.c.Plan = plan
+	if plan.SearchAttributes {
+		attrs := []temporal.SearchAttributeUpdate{ModelAttr.ValueSet(plan.Model)}
+		if plan.GPUType != "" {
+			attrs = append(attrs, GPUTypeAttr.ValueSet(plan.GPUType))
+		}
+		if err := workflow.UpsertTypedSearchAttributes(r.ctx, attrs...); err != nil {
+			workflow.GetLogger(r.ctx).Warn("search attributes not set", "error", err)
+		}
+	}
 	r.setPhase(PhaseDeploying)
 	r.c.Deployed = true
 	in := activities.DeployInput{RunID: r.c.RunID, Request: r.req}
@@ -141,12 +153,7 @@ func (r *run) start() error {
 func (r *run) runSlices() error {
 	ctx := r.ctx
 	sel := workflow.NewSelector(ctx)
-	stopCh := workflow.GetSignalChannel(ctx, StopSignal)
-	sel.AddReceive(stopCh, func(c workflow.ReceiveChannel, _ bool) {
-		var reason string
-		c.Receive(ctx, &reason)
-		r.stop(reason)
-	})
+	sel.AddReceive(r.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sliceCtx, cancelSlices := workflow.WithCancel(ctx)
 	inflight := 0
 	var sliceErr error
@@ -243,6 +250,7 @@ func (r *run) stop(reason string) {
 		reason = "stopped early on request"
 	}
 	r.c.Stopped, r.c.StopReason = true, reason
+	r.wake.SendAsync(struct{}{})
 	workflow.GetLogger(r.ctx).Info("stop requested", "reason", reason)
 }
 
