@@ -45,7 +45,7 @@ func (r *Recorder) Start(ctx context.Context) {
 	r.stored = r.FirstPart
 	r.parts = make(chan []metrics.Record, 16)
 	r.done = make(chan struct{})
-	go r.write(ctx)
+	go r.write(ctx, r.parts)
 	go r.tick(ctx)
 }
 
@@ -84,9 +84,11 @@ func (r *Recorder) tick(ctx context.Context) {
 	}
 }
 
-func (r *Recorder) write(ctx context.Context) {
+// write takes the channel as an argument: Close may nil the field before
+// this goroutine first runs.
+func (r *Recorder) write(ctx context.Context, parts <-chan []metrics.Record) {
 	part := r.FirstPart
-	for recs := range r.parts {
+	for recs := range parts {
 		if err := r.put(ctx, part, recs); err != nil {
 			r.mu.Lock()
 			if r.err == nil {
