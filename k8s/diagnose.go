@@ -38,7 +38,7 @@ func (e *DeployError) Error() string {
 
 // oomRestarts is how many OOM kills in a row fail the deployment before
 // the kubelet's back-off would report CrashLoopBackOff.
-const oomRestarts = 3
+const oomRestarts = 2
 
 // diagnose returns the failure a pod shows, or nil while it may still come
 // up.

@@ -114,7 +114,8 @@ func TestWaitReadyTimeoutShowsWarnings(t *testing.T) {
 
 func TestWaitReadyFailsFast(t *testing.T) {
 	opts := readyOpts(podIPs{})
-	opts.ReadyTimeout = time.Hour
+	// Failing fast means well before this.
+	opts.ReadyTimeout = time.Second
 	waiting := func(reason, msg string) func(*corev1.Pod) {
 		return func(p *corev1.Pod) {
 			scheduled(p)
