@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,22 +69,42 @@ func waitPort(t *testing.T, addr string) {
 	t.Fatalf("nothing listens on %s", addr)
 }
 
-// startTemporal runs `temporal server start-dev` with the workflow's search
-// attributes.
-func startTemporal(t *testing.T) string {
-	bin := temporalBinary(t)
-	port := freePort(t)
-	cmd := exec.Command(bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--db-filename", filepath.Join(t.TempDir(), "temporal.db"), "--log-level", "error",
+// temporalServer is `temporal server start-dev` with the workflow's search
+// attributes and a database file, so it can be restarted with its state.
+type temporalServer struct {
+	t    *testing.T
+	bin  string
+	port int
+	db   string
+	cmd  *exec.Cmd
+}
+
+func startTemporal(t *testing.T) *temporalServer {
+	s := &temporalServer{t: t, bin: temporalBinary(t), port: freePort(t), db: filepath.Join(t.TempDir(), "temporal.db")}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *temporalServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+func (s *temporalServer) start() {
+	s.cmd = exec.Command(s.bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", fmt.Sprint(s.port),
+		"--db-filename", s.db, "--log-level", "error",
 		"--search-attribute", "VibModel=Keyword", "--search-attribute", "VibGPUType=Keyword", "--search-attribute", "VibPhase=Keyword")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitPort(t, addr)
-	return addr
+	waitPort(s.t, s.addr())
+}
+
+func (s *temporalServer) stop() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
 }
 
 func buildWorker(t *testing.T) string {
@@ -113,6 +134,13 @@ func (w *workerProc) start() {
 }
 
 func (w *workerProc) kill() {
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid)); err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				w.t.Logf("worker pid %d peak RSS %s", w.cmd.Process.Pid, strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")))
+			}
+		}
+	}
 	_ = w.cmd.Process.Signal(syscall.SIGKILL)
 	_ = w.cmd.Wait()
 }
@@ -125,7 +153,7 @@ func TestStressRunSurvivesWorkerKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	addr := startTemporal(t)
+	addr := startTemporal(t).addr()
 	_, s3env := s3test.Start(t, "bench")
 	var replicas config.List
 	for range 2 {
@@ -205,7 +233,15 @@ func TestStressRunSurvivesWorkerKills(t *testing.T) {
 		t.Errorf("two kills mid-slice interrupted nothing: %+v", a)
 	}
 	ids := map[string]bool{}
+	type firstSend struct{ at, lateness float64 }
+	first := map[[2]int]firstSend{} // (slice, replica) -> its first sent request
 	if err := results.ReadParts(ctx, store, run.GetID(), func(r metrics.Record) error {
+		if r.Status != metrics.StatusInterrupted {
+			k := [2]int{int(r.ScheduledAt / 5), r.Replica}
+			if prev, ok := first[k]; !ok || r.ScheduledAt < prev.at {
+				first[k] = firstSend{r.ScheduledAt, r.Lateness}
+			}
+		}
 		if ids[r.RequestID] {
 			t.Errorf("request id %s stored twice", r.RequestID)
 		}
@@ -213,6 +249,14 @@ func TestStressRunSurvivesWorkerKills(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	var lates []float64
+	for _, f := range first {
+		lates = append(lates, f.lateness*1000)
+	}
+	sort.Float64s(lates)
+	if n := len(lates); n > 0 {
+		t.Logf("first request of each slice: send lateness p50 %.3f ms, p99 %.3f ms over %d slice-replicas", lates[n/2], lates[min(n-1, n*99/100)], n)
 	}
 	if len(ids) != 2400 {
 		t.Errorf("%d distinct request ids stored, want 2400", len(ids))

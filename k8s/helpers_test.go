@@ -134,4 +134,6 @@ func readyPod(opts Options, i int, ip string) *corev1.Pod {
 	return p
 }
 
+var podGVR = corev1.SchemeGroupVersion.WithResource("pods")
+
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,90 @@
+package k8s
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// TestWorkerManifests parses every file of deploy/kustomization.yaml
+// strictly into its API type and checks how the two workers are wired.
+func TestWorkerManifests(t *testing.T) {
+	var kust struct {
+		Resources []string `json:"resources"`
+	}
+	readYAML(t, "../deploy/kustomization.yaml", &kust)
+	workers := map[string]appsv1.Deployment{}
+	for _, file := range kust.Resources {
+		b, err := os.ReadFile("../deploy/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(b), "\n---\n") {
+			var meta struct{ Kind string }
+			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+				t.Fatal(err)
+			}
+			var obj any
+			switch meta.Kind {
+			case "Deployment":
+				obj = &appsv1.Deployment{}
+			case "ServiceAccount":
+				obj = &corev1.ServiceAccount{}
+			case "ConfigMap":
+				obj = &corev1.ConfigMap{}
+			case "Role", "ClusterRole":
+				obj = &rbacv1.Role{}
+			case "RoleBinding", "ClusterRoleBinding":
+				obj = &rbacv1.RoleBinding{}
+			default:
+				t.Fatalf("%s: unexpected kind %q", file, meta.Kind)
+			}
+			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+				t.Errorf("%s: %v", file, err)
+			}
+			if d, ok := obj.(*appsv1.Deployment); ok {
+				workers[d.Spec.Template.Spec.Containers[0].Command[2]] = *d
+			}
+			if cm, ok := obj.(*corev1.ConfigMap); ok {
+				for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "BENCHMARK_RESULTS_BUCKET", "BENCHMARK_RESULTS_DIRECTORY"} {
+					if _, ok := cm.Data[k]; !ok {
+						t.Errorf("configmap lacks %s", k)
+					}
+				}
+			}
+		}
+	}
+	orch, load := workers["orchestration"], workers["load"]
+	if got := orch.Spec.Template.Spec.Containers[0].Command; !reflect.DeepEqual(got, []string{"worker", "--task-queues", "orchestration"}) {
+		t.Errorf("orchestration command %q", got)
+	}
+	if orch.Spec.Template.Spec.ServiceAccountName != "vllm-bench-orchestrator" {
+		t.Error("orchestration workers do not use the service account bound to the Role")
+	}
+	if a := load.Spec.Template.Spec.AutomountServiceAccountToken; a == nil || *a {
+		t.Error("load workers get an API token they do not need")
+	}
+	for name, d := range workers {
+		env := d.Spec.Template.Spec.Containers[0].EnvFrom
+		if len(env) != 2 || env[0].ConfigMapRef == nil || env[1].SecretRef == nil || env[1].SecretRef.Optional == nil || !*env[1].SecretRef.Optional {
+			t.Errorf("%s envFrom %+v", name, env)
+		}
+	}
+}
+
+func readYAML(t *testing.T, path string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, into); err != nil {
+		t.Fatal(err)
+	}
+}
