@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -93,6 +94,7 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	}()
 	go heartbeat(runCtx, ctx, rec)
 
+	server := engine.SampleServer(runCtx, in.Endpoint, sampleEvery(req.SliceSeconds))
 	firstSend := math.Inf(1)
 	sliceStart := float64(in.Slice) * req.SliceSeconds
 	stats, runErr := loadgen.Run(runCtx, loadgen.RunOptions{
@@ -117,6 +119,12 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		},
 	})
 	flushErr := rec.Close()
+	if m := server.Stop(); m.Samples > 0 {
+		b, _ := json.Marshal(m)
+		if err := a.Store.Put(ctx, results.ServerMetricsKey(in.RunID, in.Slice, in.Replica), b); err != nil {
+			log.Warn("server metrics not stored", zap.Error(err))
+		}
+	}
 	p, n := rec.Stored()
 	activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n})
 	log.Info("slice done", zap.Int("sent", stats.Sent), zap.Int("completed", stats.Completed),
@@ -136,6 +144,12 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		res.FirstSendDelay = firstSend - sliceStart
 	}
 	return res, nil
+}
+
+// sampleEvery spaces the server /metrics samples: about 10 per slice,
+// between 1 s and 30 s apart.
+func sampleEvery(sliceSeconds float64) time.Duration {
+	return min(max(time.Duration(sliceSeconds*float64(time.Second))/10, time.Second), 30*time.Second)
 }
 
 func heartbeat(runCtx, ctx context.Context, rec *engine.Recorder) {

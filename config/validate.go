@@ -295,8 +295,11 @@ func (r Request) checkRampUp(p *problems) {
 	}
 }
 
-// Deploy targets.
-var DeployTargets = []string{"existing", "kubernetes"}
+// Deploy targets and GPU types.
+var (
+	DeployTargets = []string{"existing", "kubernetes"}
+	GPUTypes      = []string{"H100", "H200", "auto"}
+)
 
 func (r Request) checkDeploy(p *problems) {
 	if !slices.Contains(DeployTargets, r.Deploy) {
@@ -308,6 +311,12 @@ func (r Request) checkDeploy(p *problems) {
 	}
 	if r.Deploy != "kubernetes" {
 		return
+	}
+	if r.GPUType != "" && !slices.Contains(GPUTypes, r.GPUType) {
+		p.add("gpu_type", "unknown GPU type %q; allowed: %s", r.GPUType, quoteAll(GPUTypes))
+	}
+	if r.GPUType == "" && r.Model == "" {
+		p.add("gpu_type", "deploy \"kubernetes\" needs gpu_type (H100 serves Llama-3.1-405B-Instruct-FP8, H200 Llama-3.1-405B-Instruct, auto reads the nodes) or a model")
 	}
 	if r.ReplicaCount < 0 {
 		p.add("replica_count", "must be at least 1, got %d", r.ReplicaCount)

@@ -43,6 +43,8 @@ type SliceRow struct {
 	OutputTokS   float64 `json:"output_tokens_per_s"`
 	RequestS     float64 `json:"requests_per_s"`
 	LatenessP99  float64 `json:"send_lateness_p99_ms"`
+	// The server's own /metrics over the slice, when it serves them.
+	*ServerMetrics
 }
 
 // AggregateOptions describe the run being aggregated.
@@ -119,7 +121,9 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	groupSlice, groupReplica := -1, -1
 	flushGroup := func() {
 		if len(group) > 0 {
-			out.Timeseries = append(out.Timeseries, sliceRow(groupSlice, groupReplica, group, o.Request.SliceSeconds, mopts))
+			row := sliceRow(groupSlice, groupReplica, group, o.Request.SliceSeconds, mopts)
+			row.ServerMetrics = readServerMetrics(ctx, store, runID, groupSlice, groupReplica)
+			out.Timeseries = append(out.Timeseries, row)
 		}
 		group = group[:0]
 	}
@@ -192,6 +196,18 @@ func sliceRow(slice, replica int, recs []metrics.Record, sliceSeconds float64, m
 		row.LatenessP99 = late[min(n-1, n*99/100)] * 1000
 	}
 	return row
+}
+
+func readServerMetrics(ctx context.Context, store results.Store, runID string, slice, replica int) *ServerMetrics {
+	b, err := store.Get(ctx, results.ServerMetricsKey(runID, slice, replica))
+	if err != nil {
+		return nil
+	}
+	var m ServerMetrics
+	if json.Unmarshal(b, &m) != nil || m.Samples == 0 {
+		return nil
+	}
+	return &m
 }
 
 func pct(s metrics.Stats, i int) float64 {
@@ -277,11 +293,19 @@ func forEachRecord(ctx context.Context, store results.Store, parts []results.Par
 // TimeseriesCSV renders the timeseries as CSV, one row per slice and replica.
 func TimeseriesCSV(rows []SliceRow) string {
 	var b strings.Builder
-	b.WriteString("slice,replica,requests,completed,failed,interrupted,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,itl_p99_ms,e2el_p50_ms,output_tokens,output_tokens_per_s,requests_per_s,send_lateness_p99_ms\n")
+	b.WriteString("slice,replica,requests,completed,failed,interrupted,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,itl_p99_ms,e2el_p50_ms," +
+		"output_tokens,output_tokens_per_s,requests_per_s,send_lateness_p99_ms," +
+		"server_running,server_waiting,server_waiting_max,kv_cache_usage,kv_cache_usage_max,preemptions,server_prompt_tokens,server_generation_tokens\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.3f,%.3f,%.3f\n", r.Slice, r.Replica, r.Requests,
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.3f,%.3f,%.3f", r.Slice, r.Replica, r.Requests,
 			r.Completed, r.Failed, r.Interrupted, r.TTFTP50, r.TTFTP99, r.ITLP50, r.ITLP99, r.E2ELP50,
 			r.OutputTokens, r.OutputTokS, r.RequestS, r.LatenessP99)
+		if m := r.ServerMetrics; m != nil {
+			fmt.Fprintf(&b, ",%.3f,%.3f,%.0f,%.4f,%.4f,%.0f,%.0f,%.0f\n", m.RunningMean, m.WaitingMean, m.WaitingMax,
+				m.KVCacheUsageMean, m.KVCacheUsageMax, m.Preemptions, m.PromptTokens, m.GenerationTokens)
+		} else {
+			b.WriteString(",,,,,,,,\n")
+		}
 	}
 	return b.String()
 }

@@ -48,7 +48,7 @@ func Deploy(ctx context.Context, cs kubernetes.Interface, opts Options) (Deploye
 
 func describe(m Manifest, opts Options) Deployed {
 	c := m.StatefulSet.Spec.Template.Spec.Containers[0]
-	model, _ := modelFor(opts)
+	model, _ := ModelFor(opts)
 	served, _ := ArgValue(c.Args, "served-model-name")
 	return Deployed{
 		Namespace:       *m.StatefulSet.Namespace,

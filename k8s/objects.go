@@ -41,7 +41,7 @@ func Objects(opts Options) (Manifest, error) {
 	if opts.RunID == "" {
 		return Manifest{}, fmt.Errorf("k8s: run id is empty")
 	}
-	model, err := modelFor(opts)
+	model, err := ModelFor(opts)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -144,9 +144,9 @@ func healthProbe(period, failures int32) *corev1ac.ProbeApplyConfiguration {
 		WithTimeoutSeconds(probeTimeout)
 }
 
-// modelFor is the model directory under /model-storage: explicit, or the
+// ModelFor is the model directory under /model-storage: explicit, or the
 // one that fits the GPU type.
-func modelFor(opts Options) (string, error) {
+func ModelFor(opts Options) (string, error) {
 	if opts.Model != "" {
 		return opts.Model, nil
 	}

@@ -109,3 +109,9 @@ func ParsePartKey(key string) (PartRef, error) {
 	}
 	return ref, nil
 }
+
+// ServerMetricsKey holds what replica's server reported on its own /metrics
+// during slice k.
+func ServerMetricsKey(runID string, slice, replica int) string {
+	return ReplicaPrefix(runID, slice, replica) + "server-metrics.json"
+}

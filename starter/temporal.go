@@ -24,7 +24,7 @@ import (
 func temporalCommands() map[string]func(context.Context, []string) error {
 	return map[string]func(context.Context, []string) error{
 		"start": runStart, "watch": runWatch, "result": runResult,
-		"stop": runStop, "cancel": runCancel, "serve": runServe,
+		"stop": runStop, "cancel": runCancel, "serve": runServe, "deploy": runDeploy,
 	}
 }
 
@@ -56,6 +56,9 @@ func startRun(ctx context.Context, c client.Client, req config.Request, id strin
 	}
 	if id == "" {
 		id = "stress-" + time.Now().UTC().Format("20060102-150405") + "-" + uuid.NewString()[:8]
+	}
+	if err := ensureTokenSecret(ctx, &req, id); err != nil {
+		return nil, err
 	}
 	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: workflows.OrchestrationTaskQueue,

@@ -27,6 +27,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vibench/vllm-inference-benchmark/activities"
 	"github.com/vibench/vllm-inference-benchmark/results"
@@ -154,8 +156,23 @@ func registerSearchAttributes(ctx context.Context, c client.Client, ns string, l
 	return false
 }
 
+// deployers are the targets this worker can deploy to: existing servers
+// always, Kubernetes when it runs in a cluster or has a kubeconfig.
 func deployers(log *zap.Logger) map[string]activities.Deployer {
-	return map[string]activities.Deployer{"existing": activities.Existing{}}
+	d := map[string]activities.Deployer{"existing": activities.Existing{}}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		log.Info("no Kubernetes access (in-cluster or kubeconfig); deploy \"kubernetes\" is unavailable on this worker", zap.Error(err))
+		return d
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		log.Warn("Kubernetes client", zap.Error(err))
+		return d
+	}
+	d["kubernetes"] = activities.Kubernetes{Client: cs}
+	return d
 }
 
 func newLogger(dev bool) *zap.Logger {

@@ -1,0 +1,303 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// Chart geometry in SVG user units; the page scales the SVG to its column.
+const (
+	chartWidth  = 640.0
+	chartHeight = 330.0
+	plotLeft    = 74.0
+	plotRight   = chartWidth - 18
+	plotTop     = 14.0
+	plotBottom  = chartHeight - 58
+	// Above this many points per line the markers (and their hover titles)
+	// are left out: they would hide the line and bloat the page.
+	maxMarkers = 150
+)
+
+// sliceRow is one timeseries line as engine writes it (slice, replica);
+// the pointer fields are optional server-side measurements.
+type sliceRow struct {
+	Slice        int     `json:"slice"`
+	Replica      int     `json:"replica"`
+	Requests     int     `json:"requests"`
+	Completed    int     `json:"completed"`
+	Failed       int     `json:"failed"`
+	Interrupted  int     `json:"interrupted"`
+	TTFTP50      float64 `json:"ttft_p50_ms"`
+	TTFTP99      float64 `json:"ttft_p99_ms"`
+	ITLP50       float64 `json:"itl_p50_ms"`
+	ITLP99       float64 `json:"itl_p99_ms"`
+	E2ELP50      float64 `json:"e2el_p50_ms"`
+	OutputTokens int     `json:"output_tokens"`
+	OutputTokS   float64 `json:"output_tokens_per_s"`
+	RequestS     float64 `json:"requests_per_s"`
+	LatenessP99  float64 `json:"send_lateness_p99_ms"`
+
+	ServerRunning *float64 `json:"server_running"`
+	ServerWaiting *float64 `json:"server_waiting"`
+	KVCacheUsage  *float64 `json:"kv_cache_usage"` // fraction 0..1, as vLLM's kv_cache_usage_perc
+	GPUPowerAvgW  *float64 `json:"gpu_power_avg_w"`
+	GPUPowerMaxW  *float64 `json:"gpu_power_max_w"`
+}
+
+// metric is one chart: what to read from a row and how to label it.
+type metric struct {
+	title, axis, unit string
+	// value reports the row's value and whether the row has one.
+	value func(sliceRow) (float64, bool)
+	// optional charts are drawn only when some row has a value.
+	optional bool
+	fixedMax float64 // 0: fit the data
+}
+
+// latency values are undefined for a slice with no successful request
+// (stored as 0), so such slices are left out rather than drawn as 0 ms.
+func latency(get func(sliceRow) float64) func(sliceRow) (float64, bool) {
+	return func(r sliceRow) (float64, bool) { v := get(r); return v, r.Completed > 0 && v > 0 }
+}
+
+func always(get func(sliceRow) float64) func(sliceRow) (float64, bool) {
+	return func(r sliceRow) (float64, bool) { return get(r), true }
+}
+
+func present(get func(sliceRow) *float64, scale float64) func(sliceRow) (float64, bool) {
+	return func(r sliceRow) (float64, bool) {
+		if p := get(r); p != nil {
+			return *p * scale, true
+		}
+		return 0, false
+	}
+}
+
+var metrics = []metric{
+	{title: "Time to first token, p50", axis: "TTFT p50", unit: "ms", value: latency(func(r sliceRow) float64 { return r.TTFTP50 })},
+	{title: "Time to first token, p99", axis: "TTFT p99", unit: "ms", value: latency(func(r sliceRow) float64 { return r.TTFTP99 })},
+	{title: "Inter-token latency, p50", axis: "ITL p50", unit: "ms", value: latency(func(r sliceRow) float64 { return r.ITLP50 })},
+	{title: "Inter-token latency, p99", axis: "ITL p99", unit: "ms", value: latency(func(r sliceRow) float64 { return r.ITLP99 })},
+	{title: "Output token throughput", axis: "Output", unit: "tokens/s", value: always(func(r sliceRow) float64 { return r.OutputTokS })},
+	{title: "End-to-end latency, p50", axis: "E2E latency p50", unit: "ms", value: latency(func(r sliceRow) float64 { return r.E2ELP50 })},
+	{title: "Requests completed per slice", axis: "Completed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Completed) })},
+	{title: "Requests failed per slice", axis: "Failed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Failed) })},
+	{title: "Requests interrupted per slice", axis: "Interrupted", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Interrupted) })},
+	{title: "Client send lateness, p99", axis: "Lateness p99", unit: "ms", value: always(func(r sliceRow) float64 { return r.LatenessP99 })},
+	{title: "Server queue: requests running", axis: "Running", unit: "requests", optional: true, value: present(func(r sliceRow) *float64 { return r.ServerRunning }, 1)},
+	{title: "Server queue: requests waiting", axis: "Waiting", unit: "requests", optional: true, value: present(func(r sliceRow) *float64 { return r.ServerWaiting }, 1)},
+	{title: "KV-cache usage", axis: "KV-cache usage", unit: "%", optional: true, fixedMax: 100, value: present(func(r sliceRow) *float64 { return r.KVCacheUsage }, 100)},
+	{title: "GPU power, average", axis: "Power avg", unit: "W", optional: true, value: present(func(r sliceRow) *float64 { return r.GPUPowerAvgW }, 1)},
+	{title: "GPU power, maximum", axis: "Power max", unit: "W", optional: true, value: present(func(r sliceRow) *float64 { return r.GPUPowerMaxW }, 1)},
+}
+
+// timeAxis maps a slice number to the x value and names the axis.
+type timeAxis struct {
+	sliceSeconds float64 // 0: unknown, the axis counts slices
+	divisor      float64 // seconds per axis unit
+	label, unit  string
+}
+
+func newTimeAxis(sliceSeconds float64, lastSlice int) timeAxis {
+	if sliceSeconds <= 0 {
+		return timeAxis{label: "Slice", unit: "number"}
+	}
+	span := sliceSeconds * float64(lastSlice)
+	switch {
+	case span >= 3*3600:
+		return timeAxis{sliceSeconds, 3600, "Time since start", "h"}
+	case span >= 15*60:
+		return timeAxis{sliceSeconds, 60, "Time since start", "min"}
+	}
+	return timeAxis{sliceSeconds, 1, "Time since start", "s"}
+}
+
+func (a timeAxis) x(slice int) float64 {
+	if a.sliceSeconds <= 0 {
+		return float64(slice)
+	}
+	return float64(slice) * a.sliceSeconds / a.divisor
+}
+
+func (a timeAxis) describe(slice int) string {
+	if a.sliceSeconds <= 0 {
+		return fmt.Sprintf("slice %d", slice)
+	}
+	return fmt.Sprintf("slice %d (from %s s)", slice, formatValue(float64(slice)*a.sliceSeconds))
+}
+
+// chartView is one chart, laid out for the template.
+type chartView struct {
+	Title, YLabel, XLabel string
+	Width, Height         string
+	Left, Right           string
+	Top, Bottom           string
+	YLabelX, YLabelY      string
+	YTickX                string // right end of the y tick labels
+	XTickEnd, XTickY      string // x tick marks end, x tick labels baseline
+	XLabelX, XLabelY      string
+	YTicks, XTicks        []tickView
+	Lines                 []lineView
+	Empty                 bool
+}
+
+type tickView struct {
+	Pos   string // y for a y tick, x for an x tick
+	Label string
+}
+
+type lineView struct {
+	Replica int
+	Class   string // colour (and dash for many replicas)
+	Points  string
+	Markers []markerView
+}
+
+type markerView struct {
+	X, Y, Title string
+}
+
+type dataPoint struct {
+	x, y  float64
+	title string
+}
+
+// buildCharts lays out every chart that has something to show.
+func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, func(a, b sliceRow) int {
+		return cmp.Or(cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Slice, b.Slice))
+	})
+	var replicas []int
+	lastSlice := 0
+	for _, r := range rows {
+		if len(replicas) == 0 || replicas[len(replicas)-1] != r.Replica {
+			replicas = append(replicas, r.Replica)
+		}
+		lastSlice = max(lastSlice, r.Slice)
+	}
+	axis := newTimeAxis(sliceSeconds, lastSlice)
+	var charts []chartView
+	for _, m := range metrics {
+		byReplica := make([][]dataPoint, len(replicas))
+		any := false
+		for _, r := range rows {
+			v, ok := m.value(r)
+			if !ok {
+				continue
+			}
+			any = true
+			i := slices.Index(replicas, r.Replica)
+			byReplica[i] = append(byReplica[i], dataPoint{x: axis.x(r.Slice), y: v,
+				title: fmt.Sprintf("replica %d, %s: %s %s", r.Replica, axis.describe(r.Slice), formatValue(v), m.unit)})
+		}
+		if m.optional && !any {
+			continue
+		}
+		charts = append(charts, layoutChart(m, axis, axis.x(lastSlice), replicas, byReplica))
+	}
+	return charts
+}
+
+func layoutChart(m metric, axis timeAxis, xMax float64, replicas []int, byReplica [][]dataPoint) chartView {
+	yMax := m.fixedMax
+	if yMax == 0 {
+		for _, pts := range byReplica {
+			for _, p := range pts {
+				yMax = max(yMax, p.y)
+			}
+		}
+	}
+	yStep, yTop := niceScale(yMax)
+	xStep, _ := niceScale(xMax)
+	if xMax <= 0 {
+		xMax = 1 // a single slice: put it on the left edge
+	}
+	sx := func(x float64) float64 { return plotLeft + x/xMax*(plotRight-plotLeft) }
+	sy := func(y float64) float64 { return plotBottom - y/yTop*(plotBottom-plotTop) }
+
+	c := chartView{
+		Title:  m.title,
+		YLabel: fmt.Sprintf("%s (%s)", m.axis, m.unit),
+		XLabel: fmt.Sprintf("%s (%s)", axis.label, axis.unit),
+		Width:  px(chartWidth), Height: px(chartHeight),
+		Left: px(plotLeft), Right: px(plotRight), Top: px(plotTop), Bottom: px(plotBottom),
+		YLabelX: px(18), YLabelY: px((plotTop + plotBottom) / 2),
+		YTickX: px(plotLeft - 8), XTickEnd: px(plotBottom + 5), XTickY: px(plotBottom + 21),
+		XLabelX: px((plotLeft + plotRight) / 2), XLabelY: px(chartHeight - 12),
+		Empty: true,
+	}
+	for k := 0; float64(k)*yStep <= yTop*(1+1e-9); k++ {
+		v := float64(k) * yStep
+		c.YTicks = append(c.YTicks, tickView{Pos: px(sy(v)), Label: formatTick(v, yStep)})
+	}
+	for k := 0; float64(k)*xStep <= xMax*(1+1e-9); k++ {
+		v := float64(k) * xStep
+		c.XTicks = append(c.XTicks, tickView{Pos: px(sx(v)), Label: formatTick(v, xStep)})
+	}
+	for i, pts := range byReplica {
+		line := lineView{Replica: replicas[i], Class: fmt.Sprintf("c%d d%d", i%len(palette), i/len(palette)%3)}
+		var b []byte
+		for j, p := range pts {
+			if j > 0 {
+				b = append(b, ' ')
+			}
+			x, y := px(sx(p.x)), px(sy(p.y))
+			b = fmt.Appendf(b, "%s,%s", x, y)
+			if len(pts) <= maxMarkers {
+				line.Markers = append(line.Markers, markerView{X: x, Y: y, Title: p.title})
+			}
+		}
+		line.Points = string(b)
+		if len(pts) > 0 {
+			c.Empty = false
+		}
+		c.Lines = append(c.Lines, line)
+	}
+	return c
+}
+
+// niceScale picks a round tick step for [0, v] and the axis top it reaches.
+func niceScale(v float64) (step, top float64) {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return 0.2, 1
+	}
+	raw := v / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step = 10 * mag
+	for _, f := range []float64{1, 2, 2.5, 5} {
+		if f*mag >= raw {
+			step = f * mag
+			break
+		}
+	}
+	return step, math.Ceil(v/step-1e-9) * step
+}
+
+// formatTick prints a tick value with just the decimals its step needs.
+func formatTick(v, step float64) string {
+	if v >= 10000 && math.Mod(step, 1000) == 0 {
+		return strconv.FormatFloat(v/1000, 'f', -1, 64) + "k"
+	}
+	decimals := 0
+	for s := step; decimals < 6 && math.Abs(s-math.Round(s)) > 1e-9*math.Max(1, s); s *= 10 {
+		decimals++
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
+}
+
+// formatValue prints a measured value with about three significant digits.
+func formatValue(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100 || v == math.Trunc(v):
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+func px(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }

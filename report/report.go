@@ -1,0 +1,184 @@
+// Package report renders a run's report.html: one self-contained page (inline
+// CSS and SVG, nothing fetched) with vLLM's result table, the request and
+// charts of the per-slice timeseries, one line per replica.
+package report
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// Input is what one report shows; empty fields are shown as not stored.
+type Input struct {
+	RunID       string
+	Table       string // result.txt: vLLM's printed result
+	RequestJSON []byte // request.json
+	ResultJSON  []byte // result.json
+	Timeseries  []byte // timeseries.json: a list of slice rows
+}
+
+//go:embed page.html.tmpl
+var pageSource string
+
+var pageTemplate = template.Must(template.New("page").Parse(pageSource))
+
+// palette colours replicas in order (Tableau 10); past ten, lines repeat the
+// colours dashed, then dotted.
+var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+	"#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
+
+type page struct {
+	RunID     string
+	Facts     []fact
+	Warnings  []string
+	Table     string
+	Request   string
+	SliceNote string
+	Charts    []chartView
+	Palette   []string
+}
+
+type fact struct{ Name, Value string }
+
+// resultSummary is the part of result.json shown above the table.
+type resultSummary struct {
+	Date       string  `json:"date"`
+	ModelID    string  `json:"model_id"`
+	Label      *string `json:"label"`
+	Duration   float64 `json:"duration"`
+	Completed  int     `json:"completed"`
+	Failed     int     `json:"failed"`
+	Accounting *struct {
+		Scheduled   int    `json:"scheduled"`
+		Interrupted int    `json:"interrupted"`
+		NotRun      int    `json:"not_run"`
+		Partial     bool   `json:"partial"`
+		Reason      string `json:"reason"`
+	} `json:"run_accounting"`
+	Health *struct {
+		Warning string `json:"warning"`
+	} `json:"client_health"`
+}
+
+// Render writes the report page for in.
+func Render(w io.Writer, in Input) error {
+	p := page{RunID: in.RunID, Table: in.Table, Palette: palette}
+	sliceSeconds := 0.0
+	if len(in.RequestJSON) > 0 {
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, in.RequestJSON, "", "  "); err != nil {
+			return fmt.Errorf("report: request.json: %w", err)
+		}
+		p.Request = pretty.String()
+		var req struct {
+			SliceSeconds float64 `json:"slice_seconds"`
+		}
+		if err := json.Unmarshal(in.RequestJSON, &req); err != nil {
+			return fmt.Errorf("report: request.json: %w", err)
+		}
+		sliceSeconds = req.SliceSeconds
+	}
+	if len(in.ResultJSON) > 0 {
+		var res resultSummary
+		if err := json.Unmarshal(in.ResultJSON, &res); err != nil {
+			return fmt.Errorf("report: result.json: %w", err)
+		}
+		p.Facts, p.Warnings = summarize(res)
+	}
+	var rows []sliceRow
+	if len(in.Timeseries) > 0 {
+		if err := json.Unmarshal(in.Timeseries, &rows); err != nil {
+			return fmt.Errorf("report: timeseries.json: %w", err)
+		}
+	}
+	if len(rows) > 0 {
+		p.Charts = buildCharts(rows, sliceSeconds)
+		p.SliceNote = "Each point is one slice of the run, plotted at the slice's start."
+		if sliceSeconds > 0 {
+			p.SliceNote = fmt.Sprintf("Each point is one %s s slice of the run, plotted at the slice's start.", formatValue(sliceSeconds))
+		}
+	}
+	if err := pageTemplate.Execute(w, p); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+func summarize(r resultSummary) (facts []fact, warnings []string) {
+	add := func(name, value string) {
+		if value != "" {
+			facts = append(facts, fact{name, value})
+		}
+	}
+	add("Model", r.ModelID)
+	add("Date", r.Date)
+	if r.Label != nil {
+		add("Label", *r.Label)
+	}
+	add("Duration", formatValue(r.Duration)+" s")
+	if a := r.Accounting; a != nil {
+		add("Scheduled", fmt.Sprint(a.Scheduled))
+	}
+	add("Completed", fmt.Sprint(r.Completed))
+	add("Failed", fmt.Sprint(r.Failed))
+	if a := r.Accounting; a != nil {
+		add("Interrupted", fmt.Sprint(a.Interrupted))
+		add("Not run", fmt.Sprint(a.NotRun))
+		if a.Partial {
+			warnings = append(warnings, "Partial run: "+a.Reason)
+		}
+	}
+	if h := r.Health; h != nil && h.Warning != "" {
+		warnings = append(warnings, "Client health: "+h.Warning)
+	}
+	return facts, warnings
+}
+
+// Write renders the report of a stored run and stores it under
+// results.ReportKey(runID). Objects the run lacks (a run stopped before its
+// result) leave their section empty; a run with none of them is an error.
+func Write(ctx context.Context, store results.Store, runID string) (key string, err error) {
+	if err := results.ValidateRunID(runID); err != nil {
+		return "", err
+	}
+	in := Input{RunID: runID}
+	var table []byte
+	found := false
+	for _, o := range []struct {
+		key string
+		dst *[]byte
+	}{
+		{results.RequestKey(runID), &in.RequestJSON},
+		{results.ResultKey(runID), &in.ResultJSON},
+		{results.TimeseriesJSONKey(runID), &in.Timeseries},
+		{results.TableKey(runID), &table},
+	} {
+		b, err := store.Get(ctx, o.key)
+		if err != nil && !errors.Is(err, results.ErrNotFound) {
+			return "", err
+		}
+		found = found || err == nil
+		*o.dst = b
+	}
+	in.Table = string(table)
+	if !found {
+		return "", fmt.Errorf("report: run %q has no request, result or timeseries: %w", runID, results.ErrNotFound)
+	}
+	var page bytes.Buffer
+	if err := Render(&page, in); err != nil {
+		return "", err
+	}
+	key = results.ReportKey(runID)
+	if err := store.Put(ctx, key, page.Bytes()); err != nil {
+		return "", err
+	}
+	return key, nil
+}

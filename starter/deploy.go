@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/k8s"
+)
+
+// runDeploy prints every Kubernetes object a run would create, without a
+// cluster, so it can be reviewed before a run applies it.
+func runDeploy(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	dryRun := fs.Bool("dry-run", false, "print the objects instead of applying them (the only mode: runs deploy through the workflow)")
+	output := fs.String("o", "yaml", "output format: yaml")
+	runID := fs.String("run-id", "dry-run", "run id the object names and labels derive from")
+	gpuType := fs.String("gpu-type", "", "H100 or H200 (overrides the request's gpu_type)")
+	reqs, err := parseRequests(fs, args)
+	if err != nil {
+		return err
+	}
+	if !*dryRun || *output != "yaml" {
+		return exitError{2, errors.New("usage: starter deploy --dry-run -o yaml [--gpu-type H100|H200] [request flags or --config FILE]; a run deploys through `starter start` with deploy: kubernetes")}
+	}
+	for _, req := range reqs {
+		req.Deploy = "kubernetes"
+		if *gpuType != "" {
+			req.GPUType = *gpuType
+		}
+		if err := req.Validate(); err != nil {
+			return err
+		}
+		if err := k8s.RenderYAML(os.Stdout, k8s.OptionsFromRequest(req, *runID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureTokenSecret creates the run's Hugging Face token Secret from the
+// HF_TOKEN of the person starting the run, with their kubeconfig, so the
+// token never passes through Temporal; the request carries only its name.
+func ensureTokenSecret(ctx context.Context, req *config.Request, runID string) error {
+	token := os.Getenv("HF_TOKEN")
+	if req.Deploy != "kubernetes" || req.HFTokenSecret != "" || token == "" {
+		return nil
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("HF_TOKEN is set but no kubeconfig to create its Secret with: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	name := k8s.TokenSecretName(runID)
+	if err := k8s.EnsureTokenSecret(ctx, cs, ns, name, runID, token); err != nil {
+		return fmt.Errorf("create the HF token Secret %s/%s: %w", ns, name, err)
+	}
+	req.HFTokenSecret = name
+	return nil
+}
