@@ -54,6 +54,7 @@ type metric struct {
 	value func(sliceRow) (float64, bool)
 	// optional charts are drawn only when some row has a value.
 	optional bool
+	counts   bool    // whole numbers: ticks are too
 	fixedMax float64 // 0: fit the data
 }
 
@@ -83,9 +84,9 @@ var metrics = []metric{
 	{title: "Inter-token latency, p99", axis: "ITL p99", unit: "ms", value: latency(func(r sliceRow) float64 { return r.ITLP99 })},
 	{title: "Output token throughput", axis: "Output", unit: "tokens/s", value: always(func(r sliceRow) float64 { return r.OutputTokS })},
 	{title: "End-to-end latency, p50", axis: "E2E latency p50", unit: "ms", value: latency(func(r sliceRow) float64 { return r.E2ELP50 })},
-	{title: "Requests completed per slice", axis: "Completed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Completed) })},
-	{title: "Requests failed per slice", axis: "Failed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Failed) })},
-	{title: "Requests interrupted per slice", axis: "Interrupted", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Interrupted) })},
+	{title: "Requests completed per slice", counts: true, axis: "Completed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Completed) })},
+	{title: "Requests failed per slice", counts: true, axis: "Failed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Failed) })},
+	{title: "Requests interrupted per slice", counts: true, axis: "Interrupted", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Interrupted) })},
 	{title: "Client send lateness, p99", axis: "Lateness p99", unit: "ms", value: always(func(r sliceRow) float64 { return r.LatenessP99 })},
 	{title: "Server queue: requests running", axis: "Running", unit: "requests", optional: true, value: present(func(r sliceRow) *float64 { return r.ServerRunning }, 1)},
 	{title: "Server queue: requests waiting", axis: "Waiting", unit: "requests", optional: true, value: present(func(r sliceRow) *float64 { return r.ServerWaiting }, 1)},
@@ -211,8 +212,14 @@ func layoutChart(m metric, axis timeAxis, xMax float64, replicas []int, byReplic
 			}
 		}
 	}
+	if m.counts {
+		yMax = max(yMax, 5) // ticks 0..5 at the least, never fractions
+	}
 	yStep, yTop := niceScale(yMax)
 	xStep, _ := niceScale(xMax)
+	if axis.sliceSeconds <= 0 {
+		xStep = max(xStep, 1) // slice numbers
+	}
 	if xMax <= 0 {
 		xMax = 1 // a single slice: put it on the left edge
 	}
@@ -268,7 +275,7 @@ func niceScale(v float64) (step, top float64) {
 	raw := v / 5
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
 	step = 10 * mag
-	for _, f := range []float64{1, 2, 2.5, 5} {
+	for _, f := range []float64{1, 2, 5} {
 		if f*mag >= raw {
 			step = f * mag
 			break
