@@ -37,7 +37,7 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 	}
 	acc := engine.AccountingOf(out, plan.Tokenizer)
 	acc.Partial, acc.Reason = in.Partial, in.Reason
-	table := metrics.FormatReport(out.Result, out.Info)
+	table := metrics.FormatReport(out.Result, out.Info) + engine.WarningLine(out.Health)
 	ts, _ := json.MarshalIndent(out.Timeseries, "", "  ")
 	writes := []struct {
 		key  string
@@ -46,7 +46,7 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 		{results.TimeseriesJSONKey(in.RunID), ts},
 		{results.TimeseriesCSVKey(in.RunID), []byte(engine.TimeseriesCSV(out.Timeseries))},
 		{results.TableKey(in.RunID), []byte(table)},
-		{results.ResultKey(in.RunID), []byte(metrics.ResultJSON(out.Result, out.Info, engine.Extras(acc, nil)...))},
+		{results.ResultKey(in.RunID), []byte(metrics.ResultJSON(out.Result, out.Info, engine.Extras(acc, &out.Health)...))},
 	}
 	for _, w := range writes {
 		if err := a.Store.Put(ctx, w.key, w.body); err != nil {

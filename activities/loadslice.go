@@ -119,6 +119,10 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		},
 	})
 	flushErr := rec.Close()
+	cs, _ := json.Marshal(engine.ClientStats{Sent: stats.Sent, CPUSeconds: stats.CPUSeconds, Duration: stats.Duration})
+	if err := a.Store.Put(ctx, results.ClientStatsKey(in.RunID, in.Slice, in.Replica), cs); err != nil {
+		log.Warn("client stats not stored", zap.Error(err))
+	}
 	if m := server.Stop(); m.Samples > 0 {
 		b, _ := json.Marshal(m)
 		if err := a.Store.Put(ctx, results.ServerMetricsKey(in.RunID, in.Slice, in.Replica), b); err != nil {

@@ -90,6 +90,7 @@ func (f *floorClient) stream(m *measured, tokens int) error {
 		"X-Request-Id: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", m.ID, len(body), body)
 
 	start := time.Now()
+	m.StartUnixNs = start.UnixNano()
 	for sent := 0; sent < len(req); {
 		n, err := syscall.Write(fd, req[sent:])
 		if err != nil && !errors.Is(err, syscall.EINTR) {

@@ -59,13 +59,16 @@ type job struct {
 
 // measured is one request's timing as a client saw it.
 type measured struct {
-	ID       string    `json:"id"`
-	OK       bool      `json:"ok"`
-	Error    string    `json:"error,omitempty"`
-	Tokens   int       `json:"tokens"`
-	TTFT     float64   `json:"ttft"`
-	ITL      []float64 `json:"itl"`
-	Lateness float64   `json:"lateness"`
+	ID string `json:"id"`
+	// StartUnixNs is when the client's TTFT clock started, on the wall
+	// clock that the simulator's chunk log uses too.
+	StartUnixNs int64     `json:"start_unix_ns"`
+	OK          bool      `json:"ok"`
+	Error       string    `json:"error,omitempty"`
+	Tokens      int       `json:"tokens"`
+	TTFT        float64   `json:"ttft"`
+	ITL         []float64 `json:"itl"`
+	Lateness    float64   `json:"lateness"`
 }
 
 type rssSample struct {
@@ -85,6 +88,7 @@ type genResult struct {
 	// subtracted from EngineCPUSeconds.
 	EngineCPUSeconds float64 `json:"engine_cpu_s"`
 	FloorCPUSeconds  float64 `json:"floor_cpu_s"`
+	FloorTokens      int64   `json:"floor_tokens"`
 	FloorFailed      int     `json:"floor_failed,omitempty"`
 
 	SetupSeconds   float64     `json:"setup_s,omitempty"`
@@ -228,7 +232,7 @@ func runLoad(j job) (genResult, error) {
 				res.Completed++
 				res.Tokens += int64(r.OutputTokens)
 				if j.Measure != "" {
-					engineRecs = append(engineRecs, measured{ID: r.RequestID, OK: r.Success, Error: r.Error,
+					engineRecs = append(engineRecs, measured{ID: r.RequestID, StartUnixNs: monoToUnixNs(r.StartTime), OK: r.Success, Error: r.Error,
 						Tokens: r.OutputTokens, TTFT: r.TTFT, ITL: r.ITL, Lateness: r.Lateness})
 				}
 			},
@@ -238,6 +242,7 @@ func runLoad(j job) (genResult, error) {
 		for f := range floorOut {
 			floorRecs = append(floorRecs, f)
 			res.FloorCPUSeconds += f.CPUSeconds
+			res.FloorTokens += int64(f.Tokens)
 			if !f.OK {
 				res.FloorFailed++
 			}
@@ -256,6 +261,15 @@ func runLoad(j job) (genResult, error) {
 	}
 	return res, nil
 }
+
+// monoToUnixNs converts a Record.StartTime (loadgen's monotonic seconds)
+// to Unix nanoseconds, anchored once so that the conversion keeps the
+// monotonic clock's intervals.
+var monoToUnixNs = func() func(float64) int64 {
+	now := time.Now()
+	base := now.UnixNano() - int64(loadgen.MonotonicSeconds(now)*1e9)
+	return func(s float64) int64 { return base + int64(s*1e9) }
+}()
 
 func writeMeasured(path string, engineRecs []measured, floorRecs []floorResult) error {
 	f, err := os.Create(path)

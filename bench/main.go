@@ -252,7 +252,19 @@ func describeMachine() string {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = ", load average " + strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	return fmt.Sprintf("%d CPUs (nproc), %s%s, %s%s", runtime.NumCPU(), model, kernel, runtime.Version(), load)
+	return fmt.Sprintf("%d CPUs (nproc), %s%s, %s%s; getpid(2) costs %s, time.Now %s",
+		runtime.NumCPU(), model, kernel, runtime.Version(), load, costOf(func() { syscall.Getpid() }), costOf(func() { time.Now() }))
+}
+
+// costOf times fn: system-call cost sets the floor of every per-token
+// CPU figure (a virtual machine may make it ten times a bare machine's).
+func costOf(fn func()) time.Duration {
+	const n = 200_000
+	start := time.Now()
+	for range n {
+		fn()
+	}
+	return time.Since(start) / n
 }
 
 // bench runs the scenarios and collects their figures.

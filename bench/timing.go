@@ -62,9 +62,10 @@ type timingErrors struct {
 }
 
 // compareTimings joins measurements with chunk-log entries by request id.
-// The true TTFT is from the handler's entry to the first token chunk's
-// flush: both clients send the request before their clock's start shows
-// it, so both carry the loopback transit, which the floor shows.
+// The true TTFT runs from the client's own clock start (converted to the
+// wall clock) to the flush of the first token chunk, so its error is the
+// first token's delivery delay: loopback, wake-up and client code. Time the
+// request spent reaching the handler is real latency, not an error.
 func compareTimings(ms []measured, log map[string]vllmsim.ChunkLogEntry) timingErrors {
 	var out timingErrors
 	var ttft, itl []float64
@@ -79,7 +80,7 @@ func compareTimings(ms []measured, log map[string]vllmsim.ChunkLogEntry) timingE
 			continue
 		}
 		out.Requests++
-		ttft = append(ttft, math.Abs(m.TTFT-float64(e.TokenNs[0]-e.ArrivalNs)/1e9))
+		ttft = append(ttft, math.Abs(m.TTFT-float64(e.TokenNs[0]-m.StartUnixNs)/1e9))
 		for k, got := range m.ITL {
 			itl = append(itl, math.Abs(got-float64(e.TokenNs[k+1]-e.TokenNs[k])/1e9))
 		}

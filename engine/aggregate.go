@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ type Outcome struct {
 	Info       metrics.RunInfo
 	Timeseries []SliceRow
 	Duplicates int // records stored twice for one (replica, index); only the first counts
+	Health     Health
 	Scheduled  int // requests the run scheduled (all replicas)
 	Missing    int // scheduled requests with no record (a stopped or partial run)
 }
@@ -118,12 +120,18 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	seen := map[recordKey]bool{}
 	out := &Outcome{Scheduled: o.Scheduled}
 	var group []metrics.Record
+	var lateness, queued []float64
+	firstSend, lastSend := math.Inf(1), math.Inf(-1)
+	cpuUtil := 0.0
 	groupSlice, groupReplica := -1, -1
 	flushGroup := func() {
 		if len(group) > 0 {
 			row := sliceRow(groupSlice, groupReplica, group, o.Request.SliceSeconds, mopts)
 			row.ServerMetrics = readServerMetrics(ctx, store, runID, groupSlice, groupReplica)
 			out.Timeseries = append(out.Timeseries, row)
+			if cs := readClientStats(ctx, store, runID, groupSlice, groupReplica); cs != nil && cs.Duration > 0 {
+				cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
+			}
 		}
 		group = group[:0]
 	}
@@ -150,6 +158,12 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		}
 		group = append(group, rec)
 		all = append(all, rec)
+		if rec.Status != metrics.StatusInterrupted {
+			lateness = append(lateness, rec.Lateness)
+			queued = append(queued, rec.QueueTime)
+			sent := rec.ScheduledAt + rec.Lateness
+			firstSend, lastSend = min(firstSend, sent), max(lastSend, sent)
+		}
 		return nil
 	})
 	if err != nil {
@@ -170,6 +184,20 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		out.Missing = o.Scheduled - len(all)
 	}
 	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, len(all)))
+	out.Health = Health{RequestedRate: float64(*o.Request.RequestRate) * float64(replicasOf(all)), ClientCPUUtil: cpuUtil}
+	if n := len(lateness); n > 0 {
+		slices.Sort(lateness)
+		out.Health.LatenessP50Ms = metrics.Percentile(lateness, 50) * 1000
+		out.Health.LatenessP99Ms = metrics.Percentile(lateness, 99) * 1000
+		out.Health.LatenessMaxMs = lateness[n-1] * 1000
+		slices.Sort(queued)
+		out.Health.QueueTimeP50Ms = metrics.Percentile(queued, 50) * 1000
+		out.Health.QueueTimeP99Ms = metrics.Percentile(queued, 99) * 1000
+		if n > 1 && lastSend > firstSend {
+			out.Health.AchievedRate = float64(n-1) / (lastSend - firstSend)
+		}
+	}
+	out.Health.Warning = HealthWarning(out.Health)
 	return out, nil
 }
 
@@ -196,6 +224,34 @@ func sliceRow(slice, replica int, recs []metrics.Record, sliceSeconds float64, m
 		row.LatenessP99 = late[min(n-1, n*99/100)] * 1000
 	}
 	return row
+}
+
+// ClientStats are the load generator's own figures for one slice and
+// replica.
+type ClientStats struct {
+	Sent       int     `json:"sent"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Duration   float64 `json:"duration_seconds"`
+}
+
+func readClientStats(ctx context.Context, store results.Store, runID string, slice, replica int) *ClientStats {
+	b, err := store.Get(ctx, results.ClientStatsKey(runID, slice, replica))
+	if err != nil {
+		return nil
+	}
+	var c ClientStats
+	if json.Unmarshal(b, &c) != nil {
+		return nil
+	}
+	return &c
+}
+
+func replicasOf(recs []metrics.Record) int {
+	n := 0
+	for _, r := range recs {
+		n = max(n, r.Replica+1)
+	}
+	return n
 }
 
 func readServerMetrics(ctx context.Context, store results.Store, runID string, slice, replica int) *ServerMetrics {
@@ -225,7 +281,10 @@ type Health struct {
 	RequestedRate float64 `json:"requested_rate"`
 	AchievedRate  float64 `json:"achieved_send_rate"`
 	ClientCPUUtil float64 `json:"client_cpu_utilisation"`
-	Warning       string  `json:"warning,omitempty"`
+	// Time requests waited for a max_concurrency slot (never part of TTFT).
+	QueueTimeP50Ms float64 `json:"queue_time_p50_ms"`
+	QueueTimeP99Ms float64 `json:"queue_time_p99_ms"`
+	Warning        string  `json:"warning,omitempty"`
 }
 
 // Accounting says what happened to every scheduled request.
@@ -308,4 +367,12 @@ func TimeseriesCSV(rows []SliceRow) string {
 		}
 	}
 	return b.String()
+}
+
+// WarningLine is the self-check's line under the table ("" when healthy).
+func WarningLine(h Health) string {
+	if h.Warning == "" {
+		return ""
+	}
+	return "WARNING: " + h.Warning + "\n"
 }

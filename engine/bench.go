@@ -93,29 +93,19 @@ func RunBench(ctx context.Context, req config.Request, o BenchOptions) (*BenchRe
 	if err != nil {
 		return nil, err
 	}
-	health := healthOf(stats, float64(*req.RequestRate)*float64(req.Replicas()))
-	return &BenchResult{Plan: plan, Outcome: out, Health: health,
-		Extras: Extras(AccountingOf(out, plan.Tokenizer), &health)}, nil
-}
-
-// healthOf merges the replicas' client statistics into the self-check.
-func healthOf(stats []loadgen.Stats, requested float64) Health {
-	var h Health
+	// The replicas ran in this one process: its CPU over the run's wall time.
 	var cpu, dur float64
 	for _, s := range stats {
-		h.LatenessP50Ms = max(h.LatenessP50Ms, s.LatenessP50*1000)
-		h.LatenessP99Ms = max(h.LatenessP99Ms, s.LatenessP99*1000)
-		h.LatenessMaxMs = max(h.LatenessMaxMs, s.LatenessMax*1000)
-		h.AchievedRate += s.SendRate
-		cpu = max(cpu, s.CPUSeconds)
-		dur = max(dur, s.Duration)
+		cpu, dur = max(cpu, s.CPUSeconds), max(dur, s.Duration)
 	}
-	h.RequestedRate = requested
+	health := out.Health
 	if dur > 0 {
-		h.ClientCPUUtil = cpu / dur
+		health.ClientCPUUtil = cpu / dur
 	}
-	h.Warning = HealthWarning(h)
-	return h
+	health.Warning = HealthWarning(health)
+	out.Health = health
+	return &BenchResult{Plan: plan, Outcome: out, Health: health,
+		Extras: Extras(AccountingOf(out, plan.Tokenizer), &health)}, nil
 }
 
 // PrintPreamble prints what vLLM prints before its table.

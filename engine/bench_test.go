@@ -136,3 +136,18 @@ func TestBenchTwoReplicas(t *testing.T) {
 		t.Errorf("num_prompts %d", res.Outcome.Info.NumPrompts)
 	}
 }
+
+// With max_concurrency the rate stays strict: requests wait for a slot,
+// their queueing is recorded apart and never folded into TTFT.
+func TestMaxConcurrencyQueueTimeIsSeparate(t *testing.T) {
+	url := startSim(t, vllmsim.Config{TTFT: 40 * time.Millisecond, ITL: 5 * time.Millisecond})
+	res := bench(t, config.Request{BaseURL: url, Backend: "openai", DatasetName: "sonnet", Model: model,
+		NumPrompts: 40, MaxConcurrency: 2, SonnetInputLen: 200, SonnetPrefixLen: 50, SonnetOutputLen: 2})
+	h, r := res.Health, res.Outcome.Result
+	if h.QueueTimeP99Ms < 100 {
+		t.Errorf("queue time p99 %.1f ms: 40 requests at once through 2 slots must queue", h.QueueTimeP99Ms)
+	}
+	if r.TTFT.Percentiles[0].Value > 150 {
+		t.Errorf("TTFT p99 %.1f ms includes queueing (server TTFT is 40 ms)", r.TTFT.Percentiles[0].Value)
+	}
+}

@@ -104,7 +104,7 @@ type timeAxis struct {
 
 func newTimeAxis(sliceSeconds float64, lastSlice int) timeAxis {
 	if sliceSeconds <= 0 {
-		return timeAxis{label: "Slice", unit: "number"}
+		return timeAxis{label: "Slice number"}
 	}
 	span := sliceSeconds * float64(lastSlice)
 	switch {
@@ -198,7 +198,9 @@ func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
 		if m.optional && !any {
 			continue
 		}
-		charts = append(charts, layoutChart(m, axis, axis.x(lastSlice), replicas, byReplica))
+		// At least one slice wide, so that a one-slice run has an axis.
+		xMax := max(axis.x(lastSlice), axis.x(1))
+		charts = append(charts, layoutChart(m, axis, xMax, replicas, byReplica))
 	}
 	return charts
 }
@@ -216,20 +218,17 @@ func layoutChart(m metric, axis timeAxis, xMax float64, replicas []int, byReplic
 		yMax = max(yMax, 5) // ticks 0..5 at the least, never fractions
 	}
 	yStep, yTop := niceScale(yMax)
-	xStep, _ := niceScale(xMax)
-	if axis.sliceSeconds <= 0 {
-		xStep = max(xStep, 1) // slice numbers
+	xStep, xTop := niceScale(xMax)
+	if axis.sliceSeconds <= 0 && xStep < 1 { // slice numbers
+		xStep, xTop = 1, math.Ceil(xTop)
 	}
-	if xMax <= 0 {
-		xMax = 1 // a single slice: put it on the left edge
-	}
-	sx := func(x float64) float64 { return plotLeft + x/xMax*(plotRight-plotLeft) }
+	sx := func(x float64) float64 { return plotLeft + x/xTop*(plotRight-plotLeft) }
 	sy := func(y float64) float64 { return plotBottom - y/yTop*(plotBottom-plotTop) }
 
 	c := chartView{
 		Title:  m.title,
 		YLabel: fmt.Sprintf("%s (%s)", m.axis, m.unit),
-		XLabel: fmt.Sprintf("%s (%s)", axis.label, axis.unit),
+		XLabel: axis.label,
 		Width:  px(chartWidth), Height: px(chartHeight),
 		Left: px(plotLeft), Right: px(plotRight), Top: px(plotTop), Bottom: px(plotBottom),
 		YLabelX: px(18), YLabelY: px((plotTop + plotBottom) / 2),
@@ -237,11 +236,14 @@ func layoutChart(m metric, axis timeAxis, xMax float64, replicas []int, byReplic
 		XLabelX: px((plotLeft + plotRight) / 2), XLabelY: px(chartHeight - 12),
 		Empty: true,
 	}
+	if axis.unit != "" {
+		c.XLabel = fmt.Sprintf("%s (%s)", axis.label, axis.unit)
+	}
 	for k := 0; float64(k)*yStep <= yTop*(1+1e-9); k++ {
 		v := float64(k) * yStep
 		c.YTicks = append(c.YTicks, tickView{Pos: px(sy(v)), Label: formatTick(v, yStep)})
 	}
-	for k := 0; float64(k)*xStep <= xMax*(1+1e-9); k++ {
+	for k := 0; float64(k)*xStep <= xTop*(1+1e-9); k++ {
 		v := float64(k) * xStep
 		c.XTicks = append(c.XTicks, tickView{Pos: px(sx(v)), Label: formatTick(v, xStep)})
 	}

@@ -42,6 +42,7 @@ type page struct {
 	Table     string
 	Request   string
 	SliceNote string
+	Hover     bool // points carry their values as hover titles
 	Charts    []chartView
 	Palette   []string
 }
@@ -101,6 +102,7 @@ func Render(w io.Writer, in Input) error {
 	}
 	if len(rows) > 0 {
 		p.Charts = buildCharts(rows, sliceSeconds)
+		p.Hover = len(p.Charts[0].Lines[0].Markers) > 0
 		p.SliceNote = "Each point is one slice of the run, plotted at the slice's start."
 		if sliceSeconds > 0 {
 			p.SliceNote = fmt.Sprintf("Each point is one %s s slice of the run, plotted at the slice's start.", formatValue(sliceSeconds))

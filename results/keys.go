@@ -115,3 +115,9 @@ func ParsePartKey(key string) (PartRef, error) {
 func ServerMetricsKey(runID string, slice, replica int) string {
 	return ReplicaPrefix(runID, slice, replica) + "server-metrics.json"
 }
+
+// ClientStatsKey holds the load generator's own figures (CPU, duration) for
+// replica's share of slice k.
+func ClientStatsKey(runID string, slice, replica int) string {
+	return ReplicaPrefix(runID, slice, replica) + "client.json"
+}

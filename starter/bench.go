@@ -69,10 +69,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	out := res.Outcome
-	fmt.Print(metrics.FormatReport(out.Result, out.Info))
-	if w := res.Health.Warning; w != "" {
-		fmt.Println("WARNING:", w)
-	}
+	fmt.Print(metrics.FormatReport(out.Result, out.Info), engine.WarningLine(res.Health))
 	if *saveResult {
 		name := *resultFile
 		if name == "" {

@@ -1,0 +1,444 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/vibench/vllm-inference-benchmark/report"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// row is the fixture's view of a timeseries line.
+type row struct {
+	Slice         int      `json:"slice"`
+	Replica       int      `json:"replica"`
+	Completed     int      `json:"completed"`
+	Failed        int      `json:"failed"`
+	Interrupted   int      `json:"interrupted"`
+	TTFTP50       float64  `json:"ttft_p50_ms"`
+	TTFTP99       float64  `json:"ttft_p99_ms"`
+	ITLP50        float64  `json:"itl_p50_ms"`
+	ITLP99        float64  `json:"itl_p99_ms"`
+	OutputTokS    float64  `json:"output_tokens_per_s"`
+	ServerRunning *float64 `json:"server_running"`
+	ServerWaiting *float64 `json:"server_waiting"`
+	KVCacheUsage  *float64 `json:"kv_cache_usage"`
+}
+
+// wantChart is a chart the page must hold and the rows it must plot.
+type wantChart struct {
+	title, yUnit string
+	value        func(row) (float64, bool)
+}
+
+func latency(f func(row) float64) func(row) (float64, bool) {
+	return func(r row) (float64, bool) { return f(r), r.Completed > 0 }
+}
+
+func every(f func(row) float64) func(row) (float64, bool) {
+	return func(r row) (float64, bool) { return f(r), true }
+}
+
+var fixtureCharts = []wantChart{
+	{"Time to first token, p50", "(ms)", latency(func(r row) float64 { return r.TTFTP50 })},
+	{"Time to first token, p99", "(ms)", latency(func(r row) float64 { return r.TTFTP99 })},
+	{"Inter-token latency, p50", "(ms)", latency(func(r row) float64 { return r.ITLP50 })},
+	{"Inter-token latency, p99", "(ms)", latency(func(r row) float64 { return r.ITLP99 })},
+	{"Output token throughput", "(tokens/s)", every(func(r row) float64 { return r.OutputTokS })},
+	{"Requests completed per slice", "(requests)", every(func(r row) float64 { return float64(r.Completed) })},
+	{"Requests failed per slice", "(requests)", every(func(r row) float64 { return float64(r.Failed) })},
+	{"Requests interrupted per slice", "(requests)", every(func(r row) float64 { return float64(r.Interrupted) })},
+	{"Server queue: requests running", "(requests)", every(func(r row) float64 { return *r.ServerRunning })},
+	{"Server queue: requests waiting", "(requests)", every(func(r row) float64 { return *r.ServerWaiting })},
+	{"KV-cache usage", "(%)", every(func(r row) float64 { return *r.KVCacheUsage * 100 })},
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fixtureInput(t *testing.T) report.Input {
+	return report.Input{
+		RunID:       "fixture-run",
+		Table:       string(readFile(t, "run1/result.txt")),
+		RequestJSON: readFile(t, "run1/request.json"), // slice_seconds 15
+		ResultJSON:  readFile(t, "run1/result.json"),
+		Timeseries:  readFile(t, "timeseries.json"),
+	}
+}
+
+func render(t *testing.T, in report.Input) (string, *html.Node) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := report.Render(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), doc
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasClass(n *html.Node, class string) bool {
+	return slices.Contains(strings.Fields(attr(n, "class")), class)
+}
+
+func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	for d := range n.Descendants() {
+		if d.Type == html.ElementNode && match(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func tag(name string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return n.Data == name }
+}
+
+func text(n *html.Node) string {
+	var b strings.Builder
+	for d := range n.Descendants() {
+		if d.Type == html.TextNode {
+			b.WriteString(d.Data)
+		}
+	}
+	return b.String()
+}
+
+// charts maps each chart's title to its figure.
+func charts(t *testing.T, doc *html.Node) map[string]*html.Node {
+	t.Helper()
+	out := map[string]*html.Node{}
+	for _, fig := range findAll(doc, tag("figure")) {
+		h := findAll(fig, tag("h3"))
+		if len(h) != 1 {
+			t.Fatalf("figure with %d titles", len(h))
+		}
+		out[text(h[0])] = fig
+	}
+	return out
+}
+
+// plot is the chart's drawing, beside the legend's little key drawings.
+func plot(fig *html.Node) *html.Node {
+	return findAll(fig, func(n *html.Node) bool { return n.Data == "svg" && hasClass(n, "plot") })[0]
+}
+
+// linearFit returns a and b of pos = a + b*value through the points, and
+// the largest distance of any point from that line.
+func linearFit(vals, pos []float64) (a, b, worst float64) {
+	n := float64(len(vals))
+	var sv, sp, svv, svp float64
+	for i := range vals {
+		sv += vals[i]
+		sp += pos[i]
+		svv += vals[i] * vals[i]
+		svp += vals[i] * pos[i]
+	}
+	b = (n*svp - sv*sp) / (n*svv - sv*sv)
+	a = (sp - b*sv) / n
+	for i := range vals {
+		worst = max(worst, math.Abs(a+b*vals[i]-pos[i]))
+	}
+	return a, b, worst
+}
+
+// axisMap reads the tick labels of one axis of a plot: the labels as
+// numbers and where they sit.
+func axisMap(t *testing.T, svg *html.Node, anchor, coord string) (vals, pos []float64) {
+	t.Helper()
+	for _, n := range findAll(svg, tag("text")) {
+		if attr(n, "text-anchor") != anchor || hasClass(n, "axis-label") || hasClass(n, "empty") {
+			continue
+		}
+		v, err := strconv.ParseFloat(text(n), 64)
+		if err != nil {
+			t.Fatalf("tick label %q: %v", text(n), err)
+		}
+		p, _ := strconv.ParseFloat(attr(n, coord), 64)
+		vals, pos = append(vals, v), append(pos, p)
+	}
+	if len(vals) < 2 {
+		t.Fatalf("%d ticks on the %s axis", len(vals), coord)
+	}
+	return vals, pos
+}
+
+func TestRenderFixtureChartsMatchData(t *testing.T) {
+	in := fixtureInput(t)
+	var rows []row
+	if err := json.Unmarshal(in.Timeseries, &rows); err != nil {
+		t.Fatal(err)
+	}
+	_, doc := render(t, in)
+	figs := charts(t, doc)
+	for _, want := range fixtureCharts {
+		t.Run(want.title, func(t *testing.T) {
+			fig, ok := figs[want.title]
+			if !ok {
+				t.Fatalf("no chart; have %v", mapsKeys(figs))
+			}
+			svg := plot(fig)
+			var labels []string
+			for _, n := range findAll(svg, func(n *html.Node) bool { return hasClass(n, "axis-label") }) {
+				labels = append(labels, text(n))
+			}
+			if len(labels) != 2 || !strings.HasSuffix(labels[0], want.yUnit) || labels[1] != "Time since start (s)" {
+				t.Errorf("axis labels %q, want y in %s and time in s", labels, want.yUnit)
+			}
+			legend := text(findAll(fig, tag("ul"))[0])
+			if !strings.Contains(legend, "replica 0") || !strings.Contains(legend, "replica 1") {
+				t.Errorf("legend %q", legend)
+			}
+			yTickVals, yTickPos := axisMap(t, svg, "end", "y")
+			xTickVals, xTickPos := axisMap(t, svg, "middle", "x")
+			// The axes themselves must be linear and point the usual way.
+			ya, yb, yErr := linearFit(yTickVals, yTickPos)
+			xa, xb, xErr := linearFit(xTickVals, xTickPos)
+			if yErr > 0.1 || xErr > 0.1 || yb >= 0 || xb <= 0 {
+				t.Fatalf("ticks not linear: y %v/%v x %v/%v", yTickVals, yTickPos, xTickVals, xTickPos)
+			}
+			lines := findAll(svg, tag("polyline"))
+			if len(lines) != 2 {
+				t.Fatalf("%d polylines, want one per replica", len(lines))
+			}
+			for _, line := range lines {
+				replica, _ := strconv.Atoi(attr(line, "data-replica"))
+				var want2 [][2]float64 // slice seconds, value
+				for _, r := range rows {
+					if v, ok := want.value(r); ok && r.Replica == replica {
+						want2 = append(want2, [2]float64{float64(r.Slice) * 15, v})
+					}
+				}
+				got := strings.Fields(attr(line, "points"))
+				if len(got) != len(want2) {
+					t.Fatalf("replica %d: %d points, want %d", replica, len(got), len(want2))
+				}
+				for i, p := range got {
+					var x, y float64
+					if _, err := fmt.Sscanf(p, "%g,%g", &x, &y); err != nil {
+						t.Fatalf("point %q: %v", p, err)
+					}
+					wantX, wantY := xa+xb*want2[i][0], ya+yb*want2[i][1]
+					if math.Abs(x-wantX) > 0.1 || math.Abs(y-wantY) > 0.1 {
+						t.Errorf("replica %d point %d at (%g,%g), want (%.1f,%.1f) for %v", replica, i, x, y, wantX, wantY, want2[i])
+					}
+					if y < yTickPos[len(yTickPos)-1]-0.1 {
+						t.Errorf("replica %d point %d above the axis top", replica, i)
+					}
+				}
+			}
+		})
+	}
+	if _, ok := figs["GPU power, average"]; ok {
+		t.Error("GPU power chart drawn without GPU power data")
+	}
+}
+
+func mapsKeys(m map[string]*html.Node) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestRenderShowsTableRequestAndNoExternalURLs(t *testing.T) {
+	in := fixtureInput(t)
+	page, doc := render(t, in)
+	pres := findAll(doc, tag("pre"))
+	if len(pres) != 2 {
+		t.Fatalf("%d <pre>, want table and request", len(pres))
+	}
+	if got := text(pres[0]); got != in.Table {
+		t.Errorf("table differs:\n%s\nwant\n%s", got, in.Table)
+	}
+	var shown, stored any
+	if err := json.Unmarshal([]byte(text(pres[1])), &shown); err != nil {
+		t.Fatalf("request is not JSON: %v", err)
+	}
+	_ = json.Unmarshal(in.RequestJSON, &stored)
+	if fmt.Sprint(shown) != fmt.Sprint(stored) || !strings.Contains(text(pres[1]), "\n  \"host\"") {
+		t.Errorf("request not shown pretty and whole:\n%s", text(pres[1]))
+	}
+	if !strings.Contains(text(doc), "meta-llama/Llama-3.1-405B-Instruct-FP8") {
+		t.Error("model missing from the summary")
+	}
+	for _, n := range findAll(doc, func(*html.Node) bool { return true }) {
+		if n.Data == "script" || n.Data == "link" || n.Data == "img" || n.Data == "iframe" {
+			t.Errorf("<%s> element: the page must need nothing outside itself", n.Data)
+		}
+		for _, a := range n.Attr {
+			if (a.Key == "src" || a.Key == "href" || strings.HasSuffix(a.Key, "href")) && a.Val != "" {
+				t.Errorf("<%s %s=%q>", n.Data, a.Key, a.Val)
+			}
+		}
+	}
+	if strings.Contains(page, "@import") || strings.Contains(page, "url(") {
+		t.Error("CSS loads something")
+	}
+}
+
+func TestRenderWithoutOptionalFieldsOrData(t *testing.T) {
+	in := fixtureInput(t)
+	in.Timeseries = readFile(t, "run1/timeseries.json") // engine output: no server fields
+	_, doc := render(t, in)
+	figs := charts(t, doc)
+	for _, title := range []string{"Server queue: requests running", "KV-cache usage", "GPU power, average"} {
+		if _, ok := figs[title]; ok {
+			t.Errorf("%q drawn without data", title)
+		}
+	}
+	if _, ok := figs["Time to first token, p99"]; !ok {
+		t.Error("TTFT chart missing")
+	}
+
+	// Every request failed: latency charts stay, empty and saying so.
+	in.Timeseries = []byte(`[{"slice":0,"replica":0,"requests":3,"failed":3},{"slice":1,"replica":0,"requests":2,"failed":2}]`)
+	_, doc = render(t, in)
+	fig := charts(t, doc)["Inter-token latency, p50"]
+	if fig == nil || !strings.Contains(text(fig), "No data in any slice") || attr(findAll(fig, tag("polyline"))[0], "points") != "" {
+		t.Error("empty latency chart not marked empty")
+	}
+	if strings.Contains(text(charts(t, doc)["Requests failed per slice"]), "No data") {
+		t.Error("failed-requests chart marked empty")
+	}
+
+	// Without the request the slice length is unknown: the axis counts slices.
+	in.RequestJSON = nil
+	_, doc = render(t, in)
+	svg := plot(charts(t, doc)["Requests failed per slice"])
+	if xs, _ := axisMap(t, svg, "middle", "x"); !slices.Equal(xs, []float64{0, 1}) || !strings.Contains(text(svg), "Slice number") {
+		t.Errorf("slice axis ticks %v in %q", xs, text(svg))
+	}
+
+	in.Timeseries = nil
+	in.Table = ""
+	_, doc = render(t, in)
+	if len(findAll(doc, tag("figure"))) != 0 || !strings.Contains(text(doc), "No timeseries stored") || !strings.Contains(text(doc), "No result stored") {
+		t.Error("missing timeseries and table not reported")
+	}
+}
+
+func TestRenderLongRunUsesHoursAndDropsMarkers(t *testing.T) {
+	var rows []map[string]any
+	for s := range 2640 { // 11 h of 15 s slices
+		for r := range 2 {
+			rows = append(rows, map[string]any{"slice": s, "replica": r, "completed": 10, "ttft_p50_ms": 100 + s%7})
+		}
+	}
+	ts, _ := json.Marshal(rows)
+	in := fixtureInput(t)
+	in.Timeseries = ts
+	page, doc := render(t, in)
+	fig := charts(t, doc)["Time to first token, p50"]
+	if !strings.Contains(text(fig), "Time since start (h)") {
+		t.Error("long run's time axis not in hours")
+	}
+	if n := len(findAll(doc, tag("circle"))); n != 0 {
+		t.Errorf("%d markers on a 2640-slice run", n)
+	}
+	if len(page) > 4<<20 {
+		t.Errorf("page is %d bytes", len(page))
+	}
+}
+
+func TestRenderEscapesAndRejectsBadJSON(t *testing.T) {
+	in := fixtureInput(t)
+	in.RunID = `<script>alert(1)</script>`
+	page, _ := render(t, in)
+	if strings.Contains(page, "<script>") {
+		t.Error("run id not escaped")
+	}
+	for name, mutate := range map[string]func(*report.Input){
+		"timeseries": func(in *report.Input) { in.Timeseries = []byte("{") },
+		"request":    func(in *report.Input) { in.RequestJSON = []byte("[1,") },
+		"result":     func(in *report.Input) { in.ResultJSON = []byte("nope") },
+	} {
+		in := fixtureInput(t)
+		mutate(&in)
+		if err := report.Render(&bytes.Buffer{}, in); err == nil {
+			t.Errorf("bad %s accepted", name)
+		}
+	}
+}
+
+func TestWriteStoresReport(t *testing.T) {
+	ctx := context.Background()
+	store, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runID = "stress-1"
+	for key, file := range map[string]string{
+		results.RequestKey(runID):        "run1/request.json",
+		results.ResultKey(runID):         "run1/result.json",
+		results.TableKey(runID):          "run1/result.txt",
+		results.TimeseriesJSONKey(runID): "timeseries.json",
+	} {
+		if err := store.Put(ctx, key, readFile(t, file)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := report.Write(ctx, store, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != results.ReportKey(runID) {
+		t.Errorf("key %q", key)
+	}
+	stored, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := fixtureInput(t)
+	in.RunID = runID
+	want, _ := render(t, in)
+	if string(stored) != want {
+		t.Error("stored report differs from Render of the stored objects")
+	}
+
+	if _, err := report.Write(ctx, store, "no-such-run"); !errors.Is(err, results.ErrNotFound) {
+		t.Errorf("run without objects: %v", err)
+	}
+	if _, err := report.Write(ctx, store, "a/b"); err == nil {
+		t.Error("bad run id accepted")
+	}
+
+	// A run stopped before its result still gets a report.
+	if err := store.Put(ctx, results.RequestKey("early"), readFile(t, "run1/request.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := report.Write(ctx, store, "early"); err != nil {
+		t.Errorf("run with a request only: %v", err)
+	}
+}
