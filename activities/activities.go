@@ -42,6 +42,10 @@ type Activities struct {
 	SearchAttributes bool
 	// Telemetry receives every record of every slice (live metrics); may be nil.
 	Telemetry Telemetry
+	// PrometheusURL, when set, is where DCGM exporter's GPU metrics are read
+	// from after each slice; DCGMSelector narrows them to the run's GPUs.
+	PrometheusURL string
+	DCGMSelector  string
 
 	plans sync.Map // request hash -> *planEntry
 }

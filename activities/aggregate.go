@@ -8,6 +8,7 @@ import (
 
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/report"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
@@ -46,12 +47,15 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 		{results.TimeseriesJSONKey(in.RunID), ts},
 		{results.TimeseriesCSVKey(in.RunID), []byte(engine.TimeseriesCSV(out.Timeseries))},
 		{results.TableKey(in.RunID), []byte(table)},
-		{results.ResultKey(in.RunID), []byte(metrics.ResultJSON(out.Result, out.Info, engine.Extras(acc, &out.Health)...))},
+		{results.ResultKey(in.RunID), []byte(metrics.ResultJSON(out.Result, out.Info, engine.Extras(acc, &out.Health, out.GPU)...))},
 	}
 	for _, w := range writes {
 		if err := a.Store.Put(ctx, w.key, w.body); err != nil {
 			return AggregateResult{}, err
 		}
+	}
+	if _, err := report.Write(ctx, a.Store, in.RunID); err != nil {
+		return AggregateResult{}, err
 	}
 	return AggregateResult{ResultKey: results.ResultKey(in.RunID), Location: a.Store.Location(results.ResultKey(in.RunID)),
 		Table: table, Completed: acc.Completed, Failed: acc.Failed, Interrupted: acc.Interrupted}, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -134,6 +135,9 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	log.Info("slice done", zap.Int("sent", stats.Sent), zap.Int("completed", stats.Completed),
 		zap.Int("failed", stats.Failed), zap.Int("interrupted", stats.Interrupted),
 		zap.Float64("lateness_p99_ms", stats.LatenessP99*1000), zap.Bool("resumed", resumed))
+	if in.Replica == 0 && a.PrometheusURL != "" {
+		a.storeGPUPower(ctx, in, req.SliceSeconds)
+	}
 	if flushErr != nil {
 		return SliceResult{}, flushErr
 	}
@@ -148,6 +152,25 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		res.FirstSendDelay = firstSend - sliceStart
 	}
 	return res, nil
+}
+
+// storeGPUPower records the GPUs' power over the slice's window; one
+// replica's activity does it for the slice.
+func (a *Activities) storeGPUPower(ctx context.Context, in SliceInput, sliceSeconds float64) {
+	window := time.Duration(sliceSeconds * float64(time.Second))
+	end := in.T0.Add(time.Duration(in.Slice+1) * window)
+	if now := time.Now(); now.Before(end) {
+		end = now
+	}
+	p, err := engine.QueryGPUPower(ctx, &http.Client{Timeout: 30 * time.Second}, a.PrometheusURL, a.DCGMSelector, end, window)
+	if err != nil || p == nil {
+		a.Log.Warn("no GPU power from Prometheus", zap.Error(err), zap.Int("slice", in.Slice))
+		return
+	}
+	b, _ := json.Marshal(p)
+	if err := a.Store.Put(ctx, results.SliceGPUKey(in.RunID, in.Slice), b); err != nil {
+		a.Log.Warn("GPU power not stored", zap.Error(err))
+	}
 }
 
 // sampleEvery spaces the server /metrics samples: about 10 per slice,

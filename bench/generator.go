@@ -88,8 +88,11 @@ type genResult struct {
 	// subtracted from EngineCPUSeconds.
 	EngineCPUSeconds float64 `json:"engine_cpu_s"`
 	FloorCPUSeconds  float64 `json:"floor_cpu_s"`
-	FloorTokens      int64   `json:"floor_tokens"`
-	FloorFailed      int     `json:"floor_failed,omitempty"`
+	// ReadCalls is how many read system calls the process made in the
+	// measured phase (/proc/self/io syscr), floor probes included.
+	ReadCalls   int64 `json:"read_calls"`
+	FloorTokens int64 `json:"floor_tokens"`
+	FloorFailed int   `json:"floor_failed,omitempty"`
 
 	SetupSeconds   float64     `json:"setup_s,omitempty"`
 	SetupRSSMB     float64     `json:"setup_rss_mb,omitempty"`      // VmRSS once the plan was built
@@ -205,7 +208,7 @@ func runLoad(j job) (genResult, error) {
 	var floorRecs []floorResult
 	err = profile(j.CPUProfile, func() error {
 		t0 := time.Now().Add(100 * time.Millisecond)
-		cpu0 := processCPUSeconds()
+		cpu0, reads0 := processCPUSeconds(), readCalls()
 		var floorWG sync.WaitGroup
 		floorOut := make(chan floorResult, len(floorArrivals))
 		floorWG.Go(func() {
@@ -249,6 +252,7 @@ func runLoad(j job) (genResult, error) {
 		}
 		res.Stats = st
 		res.EngineCPUSeconds = processCPUSeconds() - cpu0 - res.FloorCPUSeconds
+		res.ReadCalls = readCalls() - reads0
 		return err
 	})
 	if err != nil {
@@ -366,7 +370,7 @@ func runStress(j job) (genResult, error) {
 		defer func() { res.RSS = rss.stop() }()
 		rec := &engine.Recorder{Store: store, RunID: j.RunID}
 		rec.Start(ctx)
-		cpu0 := processCPUSeconds()
+		cpu0, reads0 := processCPUSeconds(), readCalls()
 		st, err := loadgen.Run(ctx, loadgen.RunOptions{
 			Client: client, Samples: plan.Dataset.Sample, Arrivals: plan.AllArrivals(),
 			MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: engine.RequestIDPrefix(req, j.RunID, 0),
@@ -388,6 +392,7 @@ func runStress(j job) (genResult, error) {
 		}
 		res.Stats = st
 		res.EngineCPUSeconds = processCPUSeconds() - cpu0
+		res.ReadCalls = readCalls() - reads0
 		res.RunPeakRSSMB = procStatusMB("VmHWM")
 		return err
 	})

@@ -229,6 +229,22 @@ func procStatusMB(name string) float64 {
 	return float64(kb) / 1024
 }
 
+// readCalls is how many read-like system calls this process has made
+// (syscr of /proc/self/io); 0 when unknown.
+func readCalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // resetPeakRSS makes VmHWM start again from the current RSS (Linux >= 4.0),
 // so a phase's own peak can be read.
 func resetPeakRSS() bool {

@@ -50,6 +50,13 @@ func capacityOf(c, n int, g genResult) capacityResult {
 		TokensPerS: float64(g.Tokens) / d, CPUUsPerToken: perTokenUs(g), CPUUtil: g.EngineCPUSeconds / d, Gen: g}
 }
 
+func readsPerToken(g genResult) float64 {
+	if g.Tokens+g.FloorTokens == 0 {
+		return 0
+	}
+	return float64(g.ReadCalls) / float64(g.Tokens+g.FloorTokens)
+}
+
 func perTokenUs(g genResult) float64 {
 	if g.Tokens == 0 {
 		return 0
@@ -82,6 +89,10 @@ func accuracyOf(rate float64, n, tokens int, g genResult, eng, fl timingErrors) 
 		LatenessMaxMs: g.Stats.LatenessMax * 1000, CPUUsPerToken: perTokenUs(g),
 		CPUUtil: g.EngineCPUSeconds / g.Stats.Duration, Engine: eng, Floor: fl,
 		TTFTMeanOverFloorMs: eng.TTFT.Mean - fl.TTFT.Mean, Gen: g}
+	if g.FloorTokens > 0 {
+		a.FloorCPUUsPerToken = g.FloorCPUSeconds / float64(g.FloorTokens) * 1e6
+	}
+	return a
 }
 
 type stressResult struct {
@@ -136,7 +147,7 @@ func (r report) table() string {
 	for _, c := range r.Capacity {
 		s := fmt.Sprintf("capacity, rate inf, max_concurrency %d (%d req x 128 tok, no server delays)", c.MaxConcurrency, c.Requests)
 		t.row(s, "achieved req/s", f1(c.AchievedRPS), "", "")
-		t.row(s, "streamed tokens/s", f0(c.TokensPerS), "", "")
+		t.row(s, "streamed tokens/s; read syscalls per token", fmt.Sprintf("%.0f; %.2f", c.TokensPerS, readsPerToken(c.Gen)), "", "")
 		t.row(s, "client CPU µs/token (CPU util of one core)", fmt.Sprintf("%.2f (%.0f%%)", c.CPUUsPerToken, c.CPUUtil*100),
 			fmt.Sprintf("≤ %.1f back-to-back", targetCPUBackToBackUs), verdict(c.CPUUsPerToken <= targetCPUBackToBackUs))
 	}
@@ -153,13 +164,13 @@ func (r report) table() string {
 		if a.TargetRate == targetCPUPerReadRate {
 			target, v = fmt.Sprintf("≤ %.1f one token per read", targetCPUPerReadUs), verdict(a.CPUUsPerToken <= targetCPUPerReadUs)
 		}
-		t.row(s, "client CPU µs/token (CPU util); floor's µs/token", fmt.Sprintf("%.2f (%.0f%%); %.2f", a.CPUUsPerToken, a.CPUUtil*100, a.FloorCPUUsPerToken), target, v)
+		t.row(s, "client CPU µs/token (CPU util); floor's µs/token; reads/token", fmt.Sprintf("%.2f (%.0f%%); %.2f; %.2f", a.CPUUsPerToken, a.CPUUtil*100, a.FloorCPUUsPerToken, readsPerToken(a.Gen)), target, v)
 	}
 	if c := r.Concurrency; c != nil {
 		s := fmt.Sprintf("concurrency, %d streams x %d tok at once (TTFT 100 ms, ITL 20 ms)", c.Requests, c.Tokens)
 		t.row(s, "completed / failed", fmt.Sprintf("%d / %d", c.Gen.Completed, c.Gen.Failed), "", "")
 		timingRows(&t, s, *c, false)
-		t.row(s, "client CPU µs/token (CPU util); floor's µs/token", fmt.Sprintf("%.2f (%.0f%%); %.2f", c.CPUUsPerToken, c.CPUUtil*100, c.FloorCPUUsPerToken),
+		t.row(s, "client CPU µs/token (CPU util); floor's µs/token; reads/token", fmt.Sprintf("%.2f (%.0f%%); %.2f; %.2f", c.CPUUsPerToken, c.CPUUtil*100, c.FloorCPUUsPerToken, readsPerToken(c.Gen)),
 			fmt.Sprintf("(≤ %.1f one token per read)", targetCPUPerReadUs), "")
 	}
 	for i, st := range r.Stress {

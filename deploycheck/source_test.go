@@ -287,6 +287,28 @@ func subcommands(t *testing.T, dir string) map[string]bool {
 	return out
 }
 
+// searchAttributes are the search attribute keys the package in dir
+// declares, by name, with their type: temporal.NewSearchAttributeKeyKeyword("VibModel")
+// is VibModel: Keyword.
+func searchAttributes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range loadPackage(t, dir).files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
+				return true
+			}
+			typ, ok := strings.CutPrefix(calleeName(call), "NewSearchAttributeKey")
+			if name, isLit := stringLit(call.Args[0]); ok && isLit && typ != "" {
+				out[name] = typ
+			}
+			return true
+		})
+	}
+	return out
+}
+
 // metricKind says how a metric declared in Go is exposed.
 type metricKind int
 
@@ -397,6 +419,9 @@ func TestSourceScannersFindKnownDeclarations(t *testing.T) {
 	}
 	if cmds := subcommands(t, "starter"); !cmds["start"] || !cmds["bench"] || cmds["usage"] {
 		t.Errorf("starter subcommands: %v", keys(cmds))
+	}
+	if sa := searchAttributes(t, "workflows"); sa["VibModel"] != "Keyword" || len(sa) != 3 {
+		t.Errorf("search attributes: %v", sa)
 	}
 	vib := declaredMetrics(t, "worker", "vib_")
 	if vib["vib_ttft_seconds"] != histogramMetric || vib["vib_requests_total"] != plainMetric {

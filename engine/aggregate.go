@@ -24,8 +24,9 @@ type Outcome struct {
 	Timeseries []SliceRow
 	Duplicates int // records stored twice for one (replica, index); only the first counts
 	Health     Health
-	Scheduled  int // requests the run scheduled (all replicas)
-	Missing    int // scheduled requests with no record (a stopped or partial run)
+	GPU        *RunGPUPower // nil when no slice had GPU figures
+	Scheduled  int          // requests the run scheduled (all replicas)
+	Missing    int          // scheduled requests with no record (a stopped or partial run)
 }
 
 // SliceRow is one line of the timeseries: one slice on one replica.
@@ -47,6 +48,8 @@ type SliceRow struct {
 	LatenessP99  float64 `json:"send_lateness_p99_ms"`
 	// The server's own /metrics over the slice, when it serves them.
 	*ServerMetrics
+	// The GPUs over the slice, when a Prometheus with DCGM metrics is known.
+	*GPUPower
 }
 
 // AggregateOptions describe the run being aggregated.
@@ -127,9 +130,15 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	flushGroup := func() {
 		if len(group) > 0 {
 			row := sliceRow(groupSlice, groupReplica, group, o.Request.SliceSeconds, mopts)
-			row.ServerMetrics = readServerMetrics(ctx, store, runID, groupSlice, groupReplica)
+			if m := readJSON[ServerMetrics](ctx, store, results.ServerMetricsKey(runID, groupSlice, groupReplica)); m != nil && m.Samples > 0 {
+				row.ServerMetrics = m
+			}
+			row.GPUPower = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, groupSlice))
+			if groupReplica == 0 {
+				out.GPU = out.GPU.add(row.GPUPower)
+			}
 			out.Timeseries = append(out.Timeseries, row)
-			if cs := readClientStats(ctx, store, runID, groupSlice, groupReplica); cs != nil && cs.Duration > 0 {
+			if cs := readJSON[ClientStats](ctx, store, results.ClientStatsKey(runID, groupSlice, groupReplica)); cs != nil && cs.Duration > 0 {
 				cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
 			}
 		}
@@ -234,16 +243,42 @@ type ClientStats struct {
 	Duration   float64 `json:"duration_seconds"`
 }
 
-func readClientStats(ctx context.Context, store results.Store, runID string, slice, replica int) *ClientStats {
-	b, err := store.Get(ctx, results.ClientStatsKey(runID, slice, replica))
+// RunGPUPower answers the stress test's question: watts per GPU over the run.
+type RunGPUPower struct {
+	Slices       int     `json:"slices"`
+	AvgWattsGPU  float64 `json:"gpu_power_avg_w"`
+	MaxWattsGPU  float64 `json:"gpu_power_max_w"`
+	HostWattsMax float64 `json:"host_power_avg_max_w"`
+	AvgUtilPct   float64 `json:"gpu_util_avg_pct"`
+	sum, util    float64
+}
+
+func (r *RunGPUPower) add(p *GPUPower) *RunGPUPower {
+	if p == nil {
+		return r
+	}
+	if r == nil {
+		r = &RunGPUPower{}
+	}
+	r.Slices++
+	r.sum += p.AvgWattsGPU
+	r.util += p.AvgUtilPct
+	r.AvgWattsGPU, r.AvgUtilPct = r.sum/float64(r.Slices), r.util/float64(r.Slices)
+	r.MaxWattsGPU = max(r.MaxWattsGPU, p.MaxWattsGPU)
+	r.HostWattsMax = max(r.HostWattsMax, p.HostWattsMax)
+	return r
+}
+
+func readJSON[T any](ctx context.Context, store results.Store, key string) *T {
+	b, err := store.Get(ctx, key)
 	if err != nil {
 		return nil
 	}
-	var c ClientStats
-	if json.Unmarshal(b, &c) != nil {
+	var v T
+	if json.Unmarshal(b, &v) != nil {
 		return nil
 	}
-	return &c
+	return &v
 }
 
 func replicasOf(recs []metrics.Record) int {
@@ -252,18 +287,6 @@ func replicasOf(recs []metrics.Record) int {
 		n = max(n, r.Replica+1)
 	}
 	return n
-}
-
-func readServerMetrics(ctx context.Context, store results.Store, runID string, slice, replica int) *ServerMetrics {
-	b, err := store.Get(ctx, results.ServerMetricsKey(runID, slice, replica))
-	if err != nil {
-		return nil
-	}
-	var m ServerMetrics
-	if json.Unmarshal(b, &m) != nil || m.Samples == 0 {
-		return nil
-	}
-	return &m
 }
 
 func pct(s metrics.Stats, i int) float64 {
@@ -301,12 +324,16 @@ type Accounting struct {
 }
 
 // Extras are the project's keys after vLLM's in result.json.
-func Extras(acc Accounting, health *Health) []metrics.ExtraField {
+func Extras(acc Accounting, health *Health, gpu *RunGPUPower) []metrics.ExtraField {
 	b, _ := json.Marshal(acc)
 	out := []metrics.ExtraField{{Key: "run_accounting", Value: string(b)}}
 	if health != nil {
 		h, _ := json.Marshal(health)
 		out = append(out, metrics.ExtraField{Key: "client_health", Value: string(h)})
+	}
+	if gpu != nil {
+		g, _ := json.Marshal(gpu)
+		out = append(out, metrics.ExtraField{Key: "gpu_power", Value: string(g)})
 	}
 	return out
 }

@@ -102,7 +102,11 @@ func Render(w io.Writer, in Input) error {
 	}
 	if len(rows) > 0 {
 		p.Charts = buildCharts(rows, sliceSeconds)
-		p.Hover = len(p.Charts[0].Lines[0].Markers) > 0
+		for _, c := range p.Charts {
+			for _, l := range c.Lines {
+				p.Hover = p.Hover || len(l.Markers) > 0
+			}
+		}
 		p.SliceNote = "Each point is one slice of the run, plotted at the slice's start."
 		if sliceSeconds > 0 {
 			p.SliceNote = fmt.Sprintf("Each point is one %s s slice of the run, plotted at the slice's start.", formatValue(sliceSeconds))

@@ -121,3 +121,9 @@ func ServerMetricsKey(runID string, slice, replica int) string {
 func ClientStatsKey(runID string, slice, replica int) string {
 	return ReplicaPrefix(runID, slice, replica) + "client.json"
 }
+
+// SliceGPUKey holds the GPUs' power and utilisation over slice k (DCGM
+// exporter metrics read from Prometheus).
+func SliceGPUKey(runID string, slice int) string {
+	return fmt.Sprintf("%s/slices/%05d/gpu.json", runID, slice)
+}

@@ -24,7 +24,7 @@ import (
 func temporalCommands() map[string]func(context.Context, []string) error {
 	return map[string]func(context.Context, []string) error{
 		"start": runStart, "watch": runWatch, "result": runResult,
-		"stop": runStop, "cancel": runCancel, "serve": runServe, "deploy": runDeploy,
+		"stop": runStop, "cancel": runCancel, "serve": runServe, "deploy": runDeploy, "report": runReport,
 	}
 }
 

@@ -72,6 +72,8 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 		Deployers:        deployers(log),
 		SearchAttributes: registerSearchAttributes(ctx, c, opts.Namespace, log),
 		Telemetry:        newTelemetry(reg),
+		PrometheusURL:    os.Getenv("PROMETHEUS_URL"),
+		DCGMSelector:     os.Getenv("DCGM_SELECTOR"),
 	}
 	if metricsAddr != "" {
 		srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}

@@ -139,27 +139,30 @@ func RPSChanges(p Params, offsets []float64) []RPSChange {
 	return events
 }
 
-// NumSlices is how many slices of sliceSeconds cover the sorted offsets: the
-// index of the slice SliceBounds puts the last offset in, plus one (0 for no
-// offsets).
+// NumSlices is how many slices of sliceSeconds the schedule spans: the
+// last request opens no slice of its own when it falls exactly on a
+// boundary (a run of N/r seconds in slices that divide it has no 1-request
+// tail slice).
 func NumSlices(offsets []float64, sliceSeconds float64) int {
 	if len(offsets) == 0 {
 		return 0
 	}
 	last := offsets[len(offsets)-1]
-	n := int(math.Floor(last/sliceSeconds)) + 1
-	for float64(n)*sliceSeconds <= last { // the division rounded down
+	n := max(int(math.Ceil(last/sliceSeconds)), 1)
+	for float64(n)*sliceSeconds < last { // the division rounded down
 		n++
 	}
 	return n
 }
 
 // SliceBounds returns the index range [lo, hi) of the requests whose offsets
-// lie in [k*sliceSeconds, (k+1)*sliceSeconds); offsets must be sorted.
+// lie in [k*sliceSeconds, (k+1)*sliceSeconds); the last slice also holds a
+// request exactly at its end. Offsets must be sorted.
 func SliceBounds(offsets []float64, sliceSeconds float64, k int) (lo, hi int) {
-	start := float64(k) * sliceSeconds
-	end := float64(k+1) * sliceSeconds
-	lo = sort.SearchFloat64s(offsets, start)
-	hi = sort.SearchFloat64s(offsets, end)
+	lo = sort.SearchFloat64s(offsets, float64(k)*sliceSeconds)
+	hi = sort.SearchFloat64s(offsets, float64(k+1)*sliceSeconds)
+	if k == NumSlices(offsets, sliceSeconds)-1 {
+		hi = len(offsets)
+	}
 	return lo, hi
 }

@@ -156,7 +156,8 @@ func TestSlicesPartitionTheRequests(t *testing.T) {
 				t.Fatalf("S=%v slice %d starts at %d, want %d", s, k, lo, next)
 			}
 			for i := lo; i < hi; i++ {
-				if offsets[i] < float64(k)*s || offsets[i] >= float64(k+1)*s {
+				end := float64(k+1) * s
+				if offsets[i] < float64(k)*s || offsets[i] > end || offsets[i] == end && k < n-1 {
 					t.Fatalf("S=%v slice %d holds offset %v", s, k, offsets[i])
 				}
 			}
@@ -169,12 +170,20 @@ func TestSlicesPartitionTheRequests(t *testing.T) {
 	if NumSlices(nil, 1) != 0 {
 		t.Fatal("slices for no requests")
 	}
-	// An offset exactly on a boundary belongs to the later slice.
-	if lo, hi := SliceBounds([]float64{0, 1, 1, 2}, 1, 1); lo != 1 || hi != 3 {
+	// An offset exactly on a boundary belongs to the later slice, except
+	// the run's end, which closes the last slice instead of opening a
+	// one-request tail slice.
+	if lo, hi := SliceBounds([]float64{0, 1, 1, 2, 3}, 1, 1); lo != 1 || hi != 3 {
 		t.Fatalf("boundary slice = [%d,%d)", lo, hi)
 	}
-	if NumSlices([]float64{0, 1, 2}, 1) != 3 {
-		t.Fatal("offset 2 with S=1 needs 3 slices")
+	if NumSlices([]float64{0, 1, 2}, 1) != 2 {
+		t.Fatal("offsets 0..2 with S=1 span 2 slices")
+	}
+	if lo, hi := SliceBounds([]float64{0, 1, 1, 2}, 1, 1); lo != 1 || hi != 4 {
+		t.Fatalf("last slice = [%d,%d), want it to hold the final offset", lo, hi)
+	}
+	if NumSlices([]float64{0}, 1) != 1 {
+		t.Fatal("a lone request at 0 needs a slice")
 	}
 }
 
