@@ -306,7 +306,7 @@ func (b *bench) capacity() error {
 		var g genResult
 		err := b.withSim(simSettings{}, func(base string) (err error) {
 			g, err = b.pin.runGenerator(job{Kind: kindLoad, Base: base, Requests: n, MaxConcurrency: c,
-				Tokens: 128, Seed: 1, CPUProfile: b.profilePath(fmt.Sprintf("capacity-c%d", c))})
+				Tokens: 128, Seed: 1, CPUProfile: b.profilePath(fmt.Sprintf("capacity-c%d", c))}, 10*time.Minute)
 			return err
 		})
 		if err != nil {
@@ -326,7 +326,7 @@ func (b *bench) loadWithTruth(name string, ttft, itl time.Duration, j job) (genR
 	var g genResult
 	err := b.withSim(simSettings{TTFT: ttft, ITL: itl, ChunkLog: chunkLog}, func(base string) (err error) {
 		j.Base = base
-		g, err = b.pin.runGenerator(j)
+		g, err = b.pin.runGenerator(j, 10*time.Minute)
 		return err
 	})
 	if err != nil {
@@ -373,24 +373,27 @@ func (b *bench) concurrency() error {
 }
 
 func (b *bench) stress() error {
+	var errs []error
 	for _, n := range b.opts.stressRequests {
 		progress("stress: sonnet 512/128/2 chat, %d requests at %g req/s", n, b.opts.stressRate)
 		dir := b.path(fmt.Sprintf("stress-%d", n))
 		var g genResult
 		err := b.withSim(simSettings{TTFT: 10 * time.Millisecond, ITL: 10 * time.Millisecond}, func(base string) (err error) {
 			g, err = b.pin.runGenerator(job{Kind: kindStress, Base: base, Rate: b.opts.stressRate, Requests: n,
-				Seed: 4, StoreDir: dir, RunID: "stress", CPUProfile: b.profilePath(fmt.Sprintf("stress-%d", n))})
+				Seed: 4, StoreDir: dir, RunID: "stress", CPUProfile: b.profilePath(fmt.Sprintf("stress-%d", n))},
+				2*time.Minute+time.Duration(float64(n)/b.opts.stressRate*3*float64(time.Second)))
 			return err
 		})
-		if err != nil {
-			return err
-		}
-		b.rep.Stress = append(b.rep.Stress, stressOf(n, b.opts.stressRate, g))
 		if !b.opts.keep {
 			_ = os.RemoveAll(dir)
 		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%d requests: %w", n, err))
+			continue // a longer run may still show what the shorter could not
+		}
+		b.rep.Stress = append(b.rep.Stress, stressOf(n, b.opts.stressRate, g))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (b *bench) aggregation() error {
@@ -403,7 +406,7 @@ func (b *bench) aggregation() error {
 	}
 	progress("aggregation: parts written in %.1f s; aggregating", time.Since(start).Seconds())
 	g, err := b.pin.runGenerator(job{Kind: kindAggregate, Requests: n, StoreDir: dir, RunID: "agg",
-		CPUProfile: b.profilePath("aggregation")})
+		CPUProfile: b.profilePath("aggregation")}, 10*time.Minute)
 	if err != nil {
 		return err
 	}

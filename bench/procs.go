@@ -147,7 +147,9 @@ func (sp *simProc) kill() {
 
 // runGenerator runs one job in a generator child and returns its result,
 // with the child's whole-life CPU time and peak RSS from wait4's rusage.
-func (p pinning) runGenerator(j job) (genResult, error) {
+// A child still running after limit gets SIGQUIT, so its goroutines are
+// dumped on stderr: a hang is reported, never waited out.
+func (p pinning) runGenerator(j job, limit time.Duration) (genResult, error) {
 	spec, err := json.Marshal(j)
 	if err != nil {
 		return genResult{}, err
@@ -158,7 +160,15 @@ func (p pinning) runGenerator(j job) (genResult, error) {
 	}
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return genResult{}, err
+	}
+	timer := time.AfterFunc(limit, func() { _ = cmd.Process.Signal(syscall.SIGQUIT) })
+	err = cmd.Wait()
+	if !timer.Stop() {
+		return genResult{}, fmt.Errorf("generator (%s) still running after %v: stopped with SIGQUIT (goroutine dump on stderr)", j.Kind, limit)
+	}
+	if err != nil {
 		return genResult{}, fmt.Errorf("generator (%s): %w", j.Kind, err)
 	}
 	var r genResult

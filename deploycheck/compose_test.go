@@ -334,6 +334,9 @@ func TestComposeFlagsExist(t *testing.T) {
 	}
 }
 
+// addressVars hold another service's address.
+var addressVars = map[string]bool{"TEMPORAL_ADDRESS": true, "PROMETHEUS_URL": true, results.EnvS3Endpoint: true}
+
 var loopbackPortRE = regexp.MustCompile(`127\.0\.0\.1[:/](\d+)`)
 
 func TestComposeAddressesNameServicesAndPorts(t *testing.T) {
@@ -355,8 +358,7 @@ func TestComposeAddressesNameServicesAndPorts(t *testing.T) {
 			}
 		}
 		for key, v := range s.Environment {
-			switch {
-			case key == "TEMPORAL_ADDRESS", key == "PROMETHEUS_URL", key == results.EnvS3Endpoint, strings.HasPrefix(key, "MC_HOST_"):
+			if addressVars[key] || strings.HasPrefix(key, "MC_HOST_") {
 				checkEndpoint(t, c, name+" "+key, v)
 			}
 		}

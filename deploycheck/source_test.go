@@ -142,6 +142,17 @@ func resolveString(t *testing.T, pkg *goPackage, all []*goPackage, e ast.Expr) (
 	return stringLit(e)
 }
 
+func stringLiterals(f *ast.File) []string {
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if s, ok := stringLit(exprOrNil(n)); ok {
+			out = append(out, s)
+		}
+		return true
+	})
+	return out
+}
+
 func calleeName(call *ast.CallExpr) string {
 	switch f := call.Fun.(type) {
 	case *ast.Ident:

@@ -2,11 +2,13 @@
 # The embedded default: a Temporal dev server with its Web UI, two simulated
 # vLLM replicas, a worker, and a time-compressed stress run (4 slices of 15 s,
 # 2 replicas, sonnet 512/128/2 at 20 req/s per replica), followed live; then
-# vLLM's table and where the results are. Ctrl-C stops everything it started.
+# vLLM's table and where the results, the report and the Web UI are. Ctrl-C
+# stops everything it started. DEMO_SCREENSHOTS=DIR also saves headless
+# Chromium screenshots of the run's Web UI page and its report there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.cache/bin:$PWD/bin:$PATH"
-state="$PWD/.cache/demo"
+state="${DEMO_STATE_DIR:-$PWD/.cache/demo}"
 mkdir -p "$state"
 export TEMPORAL_ADDRESS=127.0.0.1:7233 TEMPORAL_UI=http://127.0.0.1:8233
 export BENCHMARK_RESULTS_DIRECTORY="${BENCHMARK_RESULTS_DIRECTORY:-$PWD/results}"
@@ -40,7 +42,16 @@ wait_port 127.0.0.1:18001 "the simulator"
 worker --dev --metrics-addr 127.0.0.1:9464 >"$state/worker.log" 2>&1 &
 pids+=($!)
 
+id="demo-$(date -u +%Y%m%d-%H%M%S)"
 echo "Temporal Web UI: $TEMPORAL_UI/namespaces/default/workflows"
 echo "Worker metrics:  http://127.0.0.1:9464/metrics"
-starter start --wait --config examples/demo.json
-echo "Results:         $BENCHMARK_RESULTS_DIRECTORY"
+starter start --wait --id "$id" --config examples/demo.json
+echo "Results:         $BENCHMARK_RESULTS_DIRECTORY/$id/"
+echo "Report:          $BENCHMARK_RESULTS_DIRECTORY/$id/report.html"
+echo "This run:        $TEMPORAL_UI/namespaces/default/workflows/$id"
+if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
+  mkdir -p "$DEMO_SCREENSHOTS"
+  scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id" "$DEMO_SCREENSHOTS/webui.png" 1400x1000
+  scripts/screenshot.sh "$BENCHMARK_RESULTS_DIRECTORY/$id/report.html" "$DEMO_SCREENSHOTS/report.png" 1400x2600
+  echo "Screenshots:     $DEMO_SCREENSHOTS"
+fi

@@ -2,7 +2,8 @@
 # Installs what the Kubernetes tests need into .cache/ (ignored by git), once:
 #   etcd (Debian's etcd-server), kube-apiserver, kube-controller-manager and
 #   kube-scheduler (built from k8s.io/kubernetes through the helper module in
-#   tools/kube), KWOK and its Stage objects (.cache/kwok/stages.yaml).
+#   tools/kube), KWOK and its Stage objects (.cache/bin/kwok-stages.yaml),
+#   as package k8stest expects them.
 # Usage: scripts/k8s-tools.sh [all|etcd|kube|kwok|gomod]
 #   gomod rewrites tools/kube/go.mod and go.sum for KUBE_VERSION (run it when
 #   bumping the version, then commit both files).
@@ -27,8 +28,8 @@ etcd_server() {
   [ -x "$BIN/etcd" ] && return 0
   if ! command -v etcd >/dev/null; then
     echo "installing etcd-server from Debian" >&2
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server
+    timed "apt-get update" apt-get update -qq
+    timed etcd-server env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server
   fi
   ln -sf "$(command -v etcd)" "$BIN/etcd"
 }
@@ -71,13 +72,12 @@ kube() {
 }
 
 kwok() {
-  local stages="$ROOT/.cache/kwok/stages.yaml"
+  local stages="$BIN/kwok-stages.yaml"
   [ -x "$BIN/kwok" ] && [ -s "$stages" ] && return 0
   echo "building kwok $KWOK_VERSION into $BIN" >&2
   GOBIN="$BIN" timed kwok go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   local dir f
   dir=$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage
-  mkdir -p "$(dirname "$stages")"
   for f in "$dir"/node/fast/*.yaml "$dir"/node/heartbeat/*.yaml "$dir"/pod/fast/*.yaml; do
     [ "$(basename "$f")" = kustomization.yaml ] && continue
     echo "---"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the heavy test tools once into .cache/bin (ignored by git) so later
-# runs reuse them. Usage: scripts/tools.sh temporal|gofakes3|all
+# runs reuse them. Usage: scripts/tools.sh temporal|kubernetes|all
+# (kubernetes: the control plane for the Kubernetes tests, scripts/k8s-tools.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOBIN="$PWD/.cache/bin"
@@ -14,6 +15,7 @@ temporal() {
 
 case "${1:-all}" in
   temporal) temporal ;;
-  all) temporal ;;
-  *) echo "usage: $0 temporal|all" >&2; exit 2 ;;
+  kubernetes) scripts/k8s-tools.sh all ;;
+  all) temporal && scripts/k8s-tools.sh all ;;
+  *) echo "usage: $0 temporal|kubernetes|all" >&2; exit 2 ;;
 esac
