@@ -110,6 +110,25 @@ func BindFlags(fs *flag.FlagSet, r *Request) {
 	fs.Float64Var(&r.DurationSeconds, "duration-seconds", r.DurationSeconds, "run for this long at --request-rate instead of --num-prompts")
 	fs.Float64Var(&r.SliceSeconds, "slice-seconds", r.SliceSeconds, "length of one load slice (default 300)")
 	fs.Var(&r.ReplicasBaseURLs, "replicas-base-urls", "comma list of server URLs; each gets the full load as its own replica")
+	fs.StringVar(&r.Deploy, "deploy", r.Deploy, "existing (default: the servers above) | kubernetes (deploy vLLM for the run)")
+	fs.StringVar(&r.GPUType, "gpu-type", r.GPUType, "H100 | H200 | auto (kubernetes: picks the model)")
+	fs.IntVar(&r.ReplicaCount, "replica-count", r.ReplicaCount, "vLLM replicas to deploy (kubernetes)")
+	fs.StringVar(&r.Namespace, "namespace", r.Namespace, "namespace to deploy into (kubernetes; default default)")
+	fs.StringVar(&r.Image, "image", r.Image, "vLLM image (kubernetes)")
+	fs.Var((*stringList)(&r.VLLMArgs), "vllm-args", "extra or overriding vllm serve argument, e.g. --vllm-args=--max-model-len=8192 (repeatable)")
+	fs.StringVar(&r.HFTokenSecret, "hf-token-secret", r.HFTokenSecret, "Secret holding the Hugging Face token (default: created from $HF_TOKEN)")
+	fs.StringVar(&r.ModelStoragePVC, "model-storage-pvc", r.ModelStoragePVC, "PVC with the weights, mounted at /model-storage (default model-storage)")
+	fs.BoolVar(&r.KeepDeployment, "keep-deployment", r.KeepDeployment, "leave the deployed servers up after the run")
+	fs.Float64Var(&r.ReadyTimeoutSeconds, "ready-timeout", r.ReadyTimeoutSeconds, "seconds to wait for every replica to serve (default 3600)")
+}
+
+// stringList is a repeatable flag whose values are kept whole.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error {
+	*l = append(*l, s)
+	return nil
 }
 
 // LoadFile reads a JSON or YAML file holding one request or a list of

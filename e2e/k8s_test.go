@@ -314,17 +314,18 @@ func waitRunningPods(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 	return nil
 }
 
-// failImagePull reports, as a kubelet would, that the run's scheduled pods
-// cannot pull their image, until ctx ends (KWOK may write the status back).
+// failImagePull reports, as a kubelet would, that the containers of the
+// run's running pods cannot pull their image (a restart after the image
+// went away), until ctx ends. The phase stays Running: a Pending pod that
+// is not Ready is KWOK's to make Ready again.
 func failImagePull(ctx context.Context, t *testing.T, cs kubernetes.Interface, runID string) {
 	for ctx.Err() == nil {
 		list, err := cs.CoreV1().Pods(benchNamespace).List(ctx, runSelector(runID))
 		if err == nil {
 			for _, p := range list.Items {
-				if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || pullFailing(&p) {
+				if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil || pullFailing(&p) {
 					continue
 				}
-				p.Status.Phase = corev1.PodPending
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{
 					Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
 					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull",

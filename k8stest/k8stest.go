@@ -112,8 +112,7 @@ func Start(t testing.TB) *Cluster {
 		kc, "--config="+filepath.Join(bin, StagesFile),
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=127.0.1.0/24", "--node-ip=127.0.0.1",
-		fmt.Sprintf("--server-address=127.0.0.1:%d", freePort(t)))
+		"--cidr=127.0.1.0/24", "--node-ip=127.0.0.1")
 	t.Logf("k8stest: control plane at %s ready in %s (kubeconfig %s)", c.server, time.Since(start).Round(100*time.Millisecond), c.kubeconfig)
 	return c
 }

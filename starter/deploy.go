@@ -21,7 +21,6 @@ func runDeploy(_ context.Context, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "print the objects instead of applying them (the only mode: runs deploy through the workflow)")
 	output := fs.String("o", "yaml", "output format: yaml")
 	runID := fs.String("run-id", "dry-run", "run id the object names and labels derive from")
-	gpuType := fs.String("gpu-type", "", "H100 or H200 (overrides the request's gpu_type)")
 	reqs, err := parseRequests(fs, args)
 	if err != nil {
 		return err
@@ -31,9 +30,6 @@ func runDeploy(_ context.Context, args []string) error {
 	}
 	for _, req := range reqs {
 		req.Deploy = "kubernetes"
-		if *gpuType != "" {
-			req.GPUType = *gpuType
-		}
 		if err := req.Validate(); err != nil {
 			return err
 		}
