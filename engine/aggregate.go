@@ -111,89 +111,100 @@ func RunInfo(req config.Request, model string, tok datasets.Tokenizer, date time
 	return info
 }
 
-type recordKey struct{ replica, index int }
-
-// Aggregate reads every stored record of a run, in dispatch order, and
-// computes the whole-run metrics and the per-slice timeseries. Records are
-// kept compact (no generated text unless save_detailed), so 500k requests
-// fit in tens of megabytes.
+// Aggregate reads every stored record of a run and computes the whole-run
+// metrics (records fed in dispatch order: index, then replica) and the
+// per-slice timeseries. Slices hold disjoint index ranges, so only one
+// slice's records are in memory at a time, beside the accumulator's compact
+// numbers.
 func Aggregate(ctx context.Context, store results.Store, runID string, o AggregateOptions) (*Outcome, error) {
 	mopts := MetricsOptions(o.Request, o.Tokenizer)
-	var all []metrics.Record
-	seen := map[recordKey]bool{}
 	out := &Outcome{Scheduled: o.Scheduled}
-	var group []metrics.Record
+	acc := metrics.NewAccumulator(mopts)
 	var lateness, queued []float64
 	firstSend, lastSend := math.Inf(1), math.Inf(-1)
-	cpuUtil := 0.0
-	groupSlice, groupReplica := -1, -1
-	flushGroup := func() {
-		if len(group) > 0 {
-			row := sliceRow(groupSlice, groupReplica, group, o.Request.SliceSeconds, mopts)
-			if m := readJSON[ServerMetrics](ctx, store, results.ServerMetricsKey(runID, groupSlice, groupReplica)); m != nil && m.Samples > 0 {
+	cpuUtil, duration := 0.0, 0.0
+	stored, replicas := 0, 0
+	var slice []metrics.Record
+	sliceNo := -1
+	flushSlice := func() {
+		if len(slice) == 0 {
+			return
+		}
+		slices.SortFunc(slice, func(a, b metrics.Record) int {
+			return cmp.Or(cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Index, b.Index))
+		})
+		slice = slices.CompactFunc(slice, func(a, b metrics.Record) bool {
+			if a.Replica == b.Replica && a.Index == b.Index {
+				out.Duplicates++
+				return true
+			}
+			return false
+		})
+		for lo := 0; lo < len(slice); {
+			hi := lo
+			for hi < len(slice) && slice[hi].Replica == slice[lo].Replica {
+				hi++
+			}
+			rep := slice[lo].Replica
+			row := sliceRow(sliceNo, rep, slice[lo:hi], o.Request.SliceSeconds, mopts)
+			if m := readJSON[ServerMetrics](ctx, store, results.ServerMetricsKey(runID, sliceNo, rep)); m != nil && m.Samples > 0 {
 				row.ServerMetrics = m
 			}
-			row.GPUPower = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, groupSlice))
-			if groupReplica == 0 {
+			row.GPUPower = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, sliceNo))
+			if rep == 0 {
 				out.GPU = out.GPU.add(row.GPUPower)
 			}
-			out.Timeseries = append(out.Timeseries, row)
-			if cs := readJSON[ClientStats](ctx, store, results.ClientStatsKey(runID, groupSlice, groupReplica)); cs != nil && cs.Duration > 0 {
+			if cs := readJSON[ClientStats](ctx, store, results.ClientStatsKey(runID, sliceNo, rep)); cs != nil && cs.Duration > 0 {
 				cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
 			}
+			out.Timeseries = append(out.Timeseries, row)
+			replicas = max(replicas, rep+1)
+			lo = hi
 		}
-		group = group[:0]
+		slices.SortFunc(slice, func(a, b metrics.Record) int {
+			return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.Replica, b.Replica))
+		})
+		for _, rec := range slice {
+			acc.Add(rec)
+			duration = max(duration, rec.StartTime+rec.Latency)
+			if rec.Status != metrics.StatusInterrupted {
+				lateness = append(lateness, rec.Lateness)
+				queued = append(queued, rec.QueueTime)
+				sent := rec.ScheduledAt + rec.Lateness
+				firstSend, lastSend = min(firstSend, sent), max(lastSend, sent)
+			}
+		}
+		stored += len(slice)
+		slice = slice[:0]
 	}
 	parts, err := results.ListParts(ctx, store, runID)
 	if err != nil {
 		return nil, err
 	}
 	err = forEachRecord(ctx, store, parts, func(ref results.PartRef, rec metrics.Record) error {
-		k := recordKey{rec.Replica, rec.Index}
-		if seen[k] {
-			out.Duplicates++
-			return nil
+		if ref.Slice != sliceNo {
+			flushSlice()
+			sliceNo = ref.Slice
 		}
-		seen[k] = true
 		if rec.Success && rec.OutputTokens == 0 && mopts.OutputTokens != nil {
 			rec.OutputTokens = mopts.OutputTokens(rec.GeneratedText)
 		}
 		if !o.Request.SaveDetailed {
 			rec.GeneratedText = ""
 		}
-		if ref.Slice != groupSlice || ref.Replica != groupReplica {
-			flushGroup()
-			groupSlice, groupReplica = ref.Slice, ref.Replica
-		}
-		group = append(group, rec)
-		all = append(all, rec)
-		if rec.Status != metrics.StatusInterrupted {
-			lateness = append(lateness, rec.Lateness)
-			queued = append(queued, rec.QueueTime)
-			sent := rec.ScheduledAt + rec.Lateness
-			firstSend, lastSend = min(firstSend, sent), max(lastSend, sent)
-		}
+		slice = append(slice, rec)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	flushGroup()
-	slices.SortFunc(all, func(a, b metrics.Record) int {
-		return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.Replica, b.Replica))
-	})
-	acc := metrics.NewAccumulator(mopts)
-	duration := 0.0
-	for _, rec := range all {
-		acc.Add(rec)
-		duration = max(duration, rec.StartTime+rec.Latency)
-	}
+	flushSlice()
 	out.Result = acc.Result(duration)
 	if o.Scheduled > 0 {
-		out.Missing = o.Scheduled - len(all)
+		out.Missing = o.Scheduled - stored
 	}
-	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, len(all)))
-	out.Health = Health{RequestedRate: float64(*o.Request.RequestRate) * float64(replicasOf(all)), ClientCPUUtil: cpuUtil}
+	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, stored))
+	out.Health = Health{RequestedRate: float64(*o.Request.RequestRate) * float64(replicas), ClientCPUUtil: cpuUtil}
 	if n := len(lateness); n > 0 {
 		slices.Sort(lateness)
 		out.Health.LatenessP50Ms = metrics.Percentile(lateness, 50) * 1000
@@ -211,12 +222,10 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 }
 
 func sliceRow(slice, replica int, recs []metrics.Record, sliceSeconds float64, mopts metrics.Options) SliceRow {
-	sorted := slices.Clone(recs)
-	slices.SortFunc(sorted, func(a, b metrics.Record) int { return cmp.Compare(a.Index, b.Index) })
 	mopts.Percentiles = []float64{50, 99}
 	mopts.PercentileMetrics = []string{metrics.MetricTTFT, metrics.MetricITL, metrics.MetricE2EL}
 	mopts.SaveDetailed = false
-	res := metrics.Calculate(sorted, sliceSeconds, mopts)
+	res := metrics.Calculate(recs, sliceSeconds, mopts) // recs are in index order
 	late := make([]float64, 0, len(recs))
 	for _, r := range recs {
 		if r.Status != metrics.StatusInterrupted {
@@ -279,14 +288,6 @@ func readJSON[T any](ctx context.Context, store results.Store, key string) *T {
 		return nil
 	}
 	return &v
-}
-
-func replicasOf(recs []metrics.Record) int {
-	n := 0
-	for _, r := range recs {
-		n = max(n, r.Replica+1)
-	}
-	return n
 }
 
 func pct(s metrics.Stats, i int) float64 {

@@ -25,7 +25,9 @@ type Recorder struct {
 	MaxRecords int
 	OnFlush    func(partsStored, recordsStored int)
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the buffer and the counters; never held while sending
+	sendMu  sync.Mutex // orders sends on parts against its closing
+	closed  bool
 	buf     []metrics.Record
 	parts   chan []metrics.Record
 	done    chan struct{}
@@ -49,22 +51,32 @@ func (r *Recorder) Start(ctx context.Context) {
 	go r.tick(ctx)
 }
 
-// Add queues one record.
+// Add queues one record. When the writer falls behind by a whole queue of
+// parts, Add waits for it.
 func (r *Recorder) Add(rec metrics.Record) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.buf = append(r.buf, rec)
-	if len(r.buf) >= r.MaxRecords {
-		r.cutLocked()
+	full := len(r.buf) >= r.MaxRecords
+	r.mu.Unlock()
+	if full {
+		r.cut()
 	}
 }
 
-func (r *Recorder) cutLocked() {
-	if len(r.buf) == 0 || r.parts == nil {
+// cut hands the buffered records to the writer as one part.
+func (r *Recorder) cut() {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	if r.closed {
 		return
 	}
-	r.parts <- r.buf
+	r.mu.Lock()
+	recs := r.buf
 	r.buf = nil
+	r.mu.Unlock()
+	if len(recs) > 0 {
+		r.parts <- recs
+	}
 }
 
 func (r *Recorder) tick(ctx context.Context) {
@@ -73,9 +85,7 @@ func (r *Recorder) tick(ctx context.Context) {
 	for {
 		select {
 		case <-t.C:
-			r.mu.Lock()
-			r.cutLocked()
-			r.mu.Unlock()
+			r.cut()
 		case <-r.done:
 			return
 		case <-ctx.Done():
@@ -84,8 +94,6 @@ func (r *Recorder) tick(ctx context.Context) {
 	}
 }
 
-// write takes the channel as an argument: Close may nil the field before
-// this goroutine first runs.
 func (r *Recorder) write(ctx context.Context, parts <-chan []metrics.Record) {
 	part := r.FirstPart
 	for recs := range parts {
@@ -133,11 +141,11 @@ func (r *Recorder) put(ctx context.Context, part int, recs []metrics.Record) err
 
 // Close writes what is buffered and waits until every part is stored.
 func (r *Recorder) Close() error {
-	r.mu.Lock()
-	r.cutLocked()
+	r.cut()
+	r.sendMu.Lock()
+	r.closed = true
 	close(r.parts)
-	r.parts = nil
-	r.mu.Unlock()
+	r.sendMu.Unlock()
 	<-r.done
 	r.mu.Lock()
 	defer r.mu.Unlock()
