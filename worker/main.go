@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -19,11 +20,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
@@ -51,10 +55,15 @@ func main() {
 func run(log *zap.Logger, queues, metricsAddr string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	opts, err := clientOptions(log)
 	if err != nil {
 		return err
 	}
+	sdkMetrics, closeMetrics := sdkMetricsHandler(reg)
+	defer closeMetrics.Close()
+	opts.MetricsHandler = sdkMetrics
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
@@ -65,8 +74,6 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 		return err
 	}
 	log.Info("results store", zap.String("location", store.Location("")))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	acts := &activities.Activities{
 		Store: store, Log: log,
 		Deployers:        deployers(log),
@@ -139,6 +146,18 @@ func clientOptions(log *zap.Logger) (client.Options, error) {
 		opts.ConnectionOptions.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	return opts, nil
+}
+
+// sdkMetricsHandler exposes the Temporal SDK's own metrics (task latencies,
+// poll counts, activity failures) in the worker's Prometheus registry.
+func sdkMetricsHandler(reg *prometheus.Registry) (client.MetricsHandler, io.Closer) {
+	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: reg})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	return sdktally.NewMetricsHandler(scope), closer
 }
 
 // registerSearchAttributes adds the workflow's search attributes to the
