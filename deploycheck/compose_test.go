@@ -1,7 +1,6 @@
 package deploycheck
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/url"
@@ -479,7 +478,7 @@ func TestComposeResultsStore(t *testing.T) {
 	if bucket == "" {
 		t.Fatal("worker: no results bucket; runs would land in the container's filesystem")
 	}
-	store, err := results.FromEnv(context.Background(), func(k string) string { return env[k] })
+	store, err := results.FromEnv(t.Context(), func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("worker environment: %v", err)
 	}

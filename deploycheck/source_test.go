@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -26,16 +25,12 @@ type goPackage struct {
 	consts map[string]string // string constants by name
 }
 
-var (
-	packagesMu sync.Mutex
-	packages   = map[string]*goPackage{}
-)
+// packages caches parsed packages across tests.
+var packages = map[string]*goPackage{}
 
 // loadPackage parses the package in dir (relative to repoRoot).
 func loadPackage(t *testing.T, dir string) *goPackage {
 	t.Helper()
-	packagesMu.Lock()
-	defer packagesMu.Unlock()
 	if p := packages[dir]; p != nil {
 		return p
 	}
@@ -45,7 +40,7 @@ func loadPackage(t *testing.T, dir string) *goPackage {
 	}
 	p := &goPackage{dir: dir, build: bp, consts: map[string]string{}}
 	fset := token.NewFileSet()
-	for _, name := range bp.GoFiles {
+	for _, name := range append(bp.GoFiles, bp.CgoFiles...) {
 		f, err := parser.ParseFile(fset, filepath.Join(repoRoot, dir, name), nil, 0)
 		if err != nil {
 			t.Fatalf("parse %s/%s: %v", dir, name, err)
@@ -120,7 +115,7 @@ func stringLit(e ast.Expr) (string, bool) {
 
 // resolveString gives the value of a string literal or of a string constant
 // of this module (Name in pkg, or otherpkg.Name).
-func resolveString(t *testing.T, pkg *goPackage, all []*goPackage, e ast.Expr) (string, bool) {
+func resolveString(pkg *goPackage, all []*goPackage, e ast.Expr) (string, bool) {
 	switch e := e.(type) {
 	case *ast.Ident:
 		s, ok := pkg.consts[e.Name]
@@ -183,7 +178,7 @@ func envNames(t *testing.T, dir string) map[string]bool {
 					return true
 				}
 				for _, arg := range call.Args {
-					if s, ok := resolveString(t, p, all, arg); ok && envNameRE.MatchString(s) {
+					if s, ok := resolveString(p, all, arg); ok && envNameRE.MatchString(s) {
 						names[s] = true
 					}
 				}
@@ -238,13 +233,13 @@ func flags(t *testing.T, dir string) map[string]flagDef {
 				if x, ok := sel.X.(*ast.Ident); !isFlag || len(call.Args) <= i || (ok && imported[x.Name] && x.Name != "flag") {
 					return true
 				}
-				name, ok := resolveString(t, p, all, call.Args[i])
+				name, ok := resolveString(p, all, call.Args[i])
 				if !ok {
 					return true
 				}
 				var def string
 				if i+1 < len(call.Args) {
-					def = literalDefault(t, p, all, call.Args[i+1])
+					def = literalDefault(p, all, call.Args[i+1])
 				}
 				out[name] = flagDef{def: def}
 				return true
@@ -255,11 +250,11 @@ func flags(t *testing.T, dir string) map[string]flagDef {
 }
 
 // literalDefault reads a flag default: a literal, or envOr(KEY, literal).
-func literalDefault(t *testing.T, p *goPackage, all []*goPackage, e ast.Expr) string {
+func literalDefault(p *goPackage, all []*goPackage, e ast.Expr) string {
 	if call, ok := e.(*ast.CallExpr); ok && calleeName(call) == "envOr" && len(call.Args) == 2 {
 		e = call.Args[1]
 	}
-	if s, ok := resolveString(t, p, all, e); ok {
+	if s, ok := resolveString(p, all, e); ok {
 		return s
 	}
 	if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.INT {
