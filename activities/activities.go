@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type Deployer interface {
 	// how far it is ("1/2 replicas ready, ...").
 	WaitReady(ctx context.Context, runID string, req config.Request, dep Deployment, report func(string)) (Deployment, error)
 	Teardown(ctx context.Context, runID string, req config.Request, dep Deployment) error
+	// Endpoints re-resolves each replica's base URL ("" while a replica is
+	// not ready, e.g. restarting).
+	Endpoints(ctx context.Context, runID string, req config.Request, dep Deployment) ([]string, error)
 }
 
 // Activities holds what the activities share on one worker.
@@ -157,3 +161,43 @@ func (a *Activities) Teardown(ctx context.Context, in TeardownInput) error {
 
 // heartbeatEvery keeps a slice's heartbeat fresh between flushes.
 const heartbeatEvery = time.Second
+
+// ResolveEndpoints re-resolves the replicas' endpoints before a slice.
+func (a *Activities) ResolveEndpoints(ctx context.Context, in TeardownInput) ([]string, error) {
+	d, err := a.deployer(in.Request)
+	if err != nil {
+		return nil, err
+	}
+	return d.Endpoints(ctx, in.RunID, in.Request, in.Deployment)
+}
+
+// WaitReplica waits until one replica serves again, up to
+// replica_gone_limit_seconds; past that the replica is gone and the run
+// fails (after aggregating what ran).
+func (a *Activities) WaitReplica(ctx context.Context, in WaitReplicaInput) (string, error) {
+	d, err := a.deployer(in.Request)
+	if err != nil {
+		return "", err
+	}
+	limit := time.Duration(in.Request.ReplicaGoneLimitSeconds * float64(time.Second))
+	deadline := time.Now().Add(limit)
+	for {
+		eps, err := d.Endpoints(ctx, in.RunID, in.Request, in.Deployment)
+		if err == nil && in.Replica < len(eps) && eps[in.Replica] != "" {
+			if err = serves(ctx, http.DefaultClient, eps[in.Replica], in.Request.ServedModel()); err == nil {
+				return eps[in.Replica], nil
+			}
+		}
+		activity.RecordHeartbeat(ctx, fmt.Sprintf("replica %d not ready: %v", in.Replica, err))
+		if time.Now().After(deadline) {
+			return "", temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("replica %d gone for longer than replica_gone_limit_seconds=%g: %v", in.Replica, in.Request.ReplicaGoneLimitSeconds, err),
+				ErrNotReady, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

@@ -72,6 +72,11 @@ func (e Existing) WaitReady(ctx context.Context, _ string, req config.Request, d
 
 func (Existing) Teardown(context.Context, string, config.Request, Deployment) error { return nil }
 
+// Endpoints of existing servers do not move.
+func (Existing) Endpoints(_ context.Context, _ string, _ config.Request, dep Deployment) ([]string, error) {
+	return dep.Endpoints, nil
+}
+
 // serves checks one server: /health 200 and the model listed (any model
 // when model is "").
 func serves(ctx context.Context, hc *http.Client, base, model string) error {

@@ -76,3 +76,22 @@ func (d Kubernetes) Teardown(ctx context.Context, runID string, req config.Reque
 	}
 	return k8s.Teardown(ctx, d.Client, ns, runID)
 }
+
+// Endpoints re-resolves the pods' addresses; a replica whose pod is not
+// Ready (restarting) gets "", a pod in a failure state fails for good.
+func (d Kubernetes) Endpoints(ctx context.Context, runID string, req config.Request, dep Deployment) ([]string, error) {
+	o := k8s.OptionsFromRequest(req, runID)
+	if dep.Namespace != "" {
+		o.Namespace = dep.Namespace
+	}
+	eps, err := k8s.Endpoints(ctx, d.Client, o)
+	var nr *k8s.NotReadyError
+	var de *k8s.DeployError
+	switch {
+	case errors.As(err, &nr):
+		return eps, nil
+	case errors.As(err, &de):
+		return nil, temporal.NewNonRetryableApplicationError(de.Error(), ErrNotReady, err)
+	}
+	return eps, err
+}

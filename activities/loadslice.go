@@ -71,8 +71,12 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	for _, arr := range plan.SliceArrivals(in.Slice) {
 		switch {
 		case done[arr.Index]:
-		case resumed && arr.Offset < elapsed:
-			r := interrupted(arr, in.Replica, prefix, ReasonNoWorker)
+		case (resumed || in.Gap != "") && arr.Offset < elapsed:
+			reason := ReasonNoWorker
+			if in.Gap != "" && !resumed {
+				reason = "interrupted: " + in.Gap
+			}
+			r := interrupted(arr, in.Replica, prefix, reason)
 			summary.Add(r)
 			rec.Add(r)
 		default:

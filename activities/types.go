@@ -17,6 +17,9 @@ const (
 	LoadSliceName = "LoadSlice"
 	AggregateName = "Aggregate"
 	TeardownName  = "Teardown"
+	// Between slices, for deployments whose replicas can restart.
+	ResolveEndpointsName = "ResolveEndpoints"
+	WaitReplicaName      = "WaitReplica"
 )
 
 // Error types that must not be retried.
@@ -69,6 +72,17 @@ type SliceInput struct {
 	Replica   int            `json:"replica"`
 	Endpoint  string         `json:"endpoint"`
 	T0        time.Time      `json:"t0"` // wall-clock anchor of offset 0
+	// Gap, when set, says why the replica started this slice late (it was
+	// restarting): requests already due are recorded as interrupted with it.
+	Gap string `json:"gap,omitempty"`
+}
+
+// WaitReplicaInput waits for one replica that is not ready.
+type WaitReplicaInput struct {
+	RunID      string         `json:"run_id"`
+	Request    config.Request `json:"request"`
+	Deployment Deployment     `json:"deployment"`
+	Replica    int            `json:"replica"`
 }
 
 // SliceProgress is LoadSlice's heartbeat: what is safely in the store.

@@ -87,6 +87,9 @@ type Request struct {
 	NodeSelector        map[string]string `json:"node_selector,omitempty"`
 	KeepDeployment      bool              `json:"keep_deployment,omitempty"`
 	ReadyTimeoutSeconds float64           `json:"ready_timeout_seconds,omitempty"`
+	// How long a replica may be gone (restarting) during the run before the
+	// run fails.
+	ReplicaGoneLimitSeconds float64 `json:"replica_gone_limit_seconds,omitempty"`
 
 	unknownFields []string
 }
@@ -170,6 +173,9 @@ func (r Request) Defaults() Request {
 	}
 	if r.ReadyTimeoutSeconds == 0 {
 		r.ReadyTimeoutSeconds = 3600
+	}
+	if r.ReplicaGoneLimitSeconds == 0 {
+		r.ReplicaGoneLimitSeconds = 600
 	}
 	if r.DurationSeconds > 0 && r.NumPrompts == 0 && !r.RequestRate.IsInf() {
 		r.NumPrompts = int(math.Round(float64(*r.RequestRate) * r.DurationSeconds))

@@ -309,6 +309,9 @@ func (r Request) checkDeploy(p *problems) {
 	if r.ReadyTimeoutSeconds < 0 {
 		p.add("ready_timeout_seconds", "must be positive, got %g", r.ReadyTimeoutSeconds)
 	}
+	if r.ReplicaGoneLimitSeconds < 0 {
+		p.add("replica_gone_limit_seconds", "must be positive, got %g", r.ReplicaGoneLimitSeconds)
+	}
 	if r.Deploy != "kubernetes" {
 		return
 	}

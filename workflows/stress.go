@@ -193,10 +193,20 @@ func (r *run) runSlices() error {
 				break
 			}
 		}
-		for rep, endpoint := range r.c.Deployment.Endpoints {
+		endpoints, err := r.resolveEndpoints(k)
+		if err != nil {
+			sliceErr = err
+			break
+		}
+		for rep, endpoint := range endpoints {
 			in := activities.SliceInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model, Slice: k,
 				NumSlices: r.c.Plan.NumSlices, Replica: rep, Endpoint: endpoint, T0: r.c.T0}
-			f := workflow.ExecuteActivity(r.sliceCtx(sliceCtx, k, rep), activities.LoadSliceName, in)
+			var f workflow.Future
+			if endpoint != "" {
+				f = workflow.ExecuteActivity(r.sliceCtx(sliceCtx, k, rep), activities.LoadSliceName, in)
+			} else {
+				f = r.sliceAfterRestart(sliceCtx, in)
+			}
 			inflight++
 			sel.AddFuture(f, func(f workflow.Future) {
 				inflight--
@@ -220,6 +230,58 @@ func (r *run) runSlices() error {
 		return temporal.NewCanceledError()
 	}
 	return sliceErr
+}
+
+// reresolveVersion gates re-resolving a deployment's endpoints before each
+// slice (histories from before it replay without the extra activity).
+const reresolveVersion = "reresolve-endpoints-per-slice"
+
+// resolveEndpoints returns each replica's endpoint for slice k: deployed
+// replicas can restart and move, so they are looked up again ("" while a
+// replica is not ready); existing servers keep theirs.
+func (r *run) resolveEndpoints(k int) ([]string, error) {
+	if r.c.Deployment.Kind != "kubernetes" ||
+		workflow.GetVersion(r.ctx, reresolveVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return r.c.Deployment.Endpoints, nil
+	}
+	var eps []string
+	in := activities.TeardownInput{RunID: r.c.RunID, Request: r.req, Deployment: r.c.Deployment}
+	if err := workflow.ExecuteActivity(r.orchestrationCtx(time.Minute), activities.ResolveEndpointsName, in).Get(r.ctx, &eps); err != nil {
+		return nil, fmt.Errorf("re-resolving the replicas before slice %d: %w", k+1, err)
+	}
+	for i, ep := range eps {
+		if ep != "" && i < len(r.c.Deployment.Endpoints) {
+			r.c.Deployment.Endpoints[i] = ep
+		}
+	}
+	return eps, nil
+}
+
+// sliceAfterRestart waits for a restarting replica, then runs its share of
+// the slice late: requests that fell due meanwhile are recorded as
+// interrupted with the gap. A replica gone for longer than
+// replica_gone_limit_seconds fails the run.
+func (r *run) sliceAfterRestart(ctx workflow.Context, in activities.SliceInput) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		limit := time.Duration(r.req.ReplicaGoneLimitSeconds * float64(time.Second))
+		wctx := workflow.WithActivityOptions(gctx, workflow.ActivityOptions{
+			TaskQueue: OrchestrationTaskQueue, StartToCloseTimeout: limit + 5*time.Minute, HeartbeatTimeout: time.Minute,
+			Summary:     fmt.Sprintf("slice %d: wait for replica %d", in.Slice+1, in.Replica),
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: nonRetryable},
+		})
+		var ep string
+		wait := activities.WaitReplicaInput{RunID: r.c.RunID, Request: r.req, Deployment: r.c.Deployment, Replica: in.Replica}
+		if err := workflow.ExecuteActivity(wctx, activities.WaitReplicaName, wait).Get(gctx, &ep); err != nil {
+			set.Set(nil, err)
+			return
+		}
+		in.Endpoint, in.Gap = ep, fmt.Sprintf("replica %d was restarting when the slice began", in.Replica)
+		var res activities.SliceResult
+		err := workflow.ExecuteActivity(r.sliceCtx(gctx, in.Slice, in.Replica), activities.LoadSliceName, in).Get(gctx, &res)
+		set.Set(res, err)
+	})
+	return f
 }
 
 // absorb merges one replica's slice result into the run's totals.

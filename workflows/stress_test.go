@@ -72,6 +72,7 @@ type sliceKey struct{ slice, replica int }
 type fakeActivities struct {
 	plan      activities.Plan
 	endpoints []string
+	kind      string // deployment kind; "existing" when empty
 	// sliceTime is how long one LoadSlice takes on the workflow clock.
 	sliceTime  time.Duration
 	prepareErr error
@@ -102,7 +103,11 @@ func (f *fakeActivities) Deploy(_ context.Context, in activities.DeployInput) (a
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deploys++
-	return activities.Deployment{Kind: "existing", Endpoints: f.endpoints}, nil
+	kind := f.kind
+	if kind == "" {
+		kind = "existing"
+	}
+	return activities.Deployment{Kind: kind, Endpoints: f.endpoints}, nil
 }
 
 func (f *fakeActivities) WaitReady(_ context.Context, in activities.TeardownInput) (activities.Deployment, error) {
