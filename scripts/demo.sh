@@ -45,12 +45,19 @@ pids+=($!)
 id="demo-$(date -u +%Y%m%d-%H%M%S)"
 echo "Temporal Web UI: $TEMPORAL_UI/namespaces/default/workflows"
 echo "Worker metrics:  http://127.0.0.1:9464/metrics"
-starter start --wait --id "$id" --config examples/demo.json
+starter start --id "$id" --config examples/demo.json
+if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
+  # The Web UI's live view of the run: summary and current details, mid-run.
+  mkdir -p "$DEMO_SCREENSHOTS"
+  sleep 30
+  run_id=$(temporal workflow describe --address "$TEMPORAL_ADDRESS" --workflow-id "$id" -o json | grep -o '"runId": *"[^"]*"' | head -1 | cut -d'"' -f4)
+  scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id/$run_id/user-metadata" "$DEMO_SCREENSHOTS/webui-live.png" 1400x1000
+fi
+starter watch "$id"
 echo "Results:         $BENCHMARK_RESULTS_DIRECTORY/$id/"
 echo "Report:          $BENCHMARK_RESULTS_DIRECTORY/$id/report.html"
 echo "This run:        $TEMPORAL_UI/namespaces/default/workflows/$id"
 if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
-  mkdir -p "$DEMO_SCREENSHOTS"
   scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id" "$DEMO_SCREENSHOTS/webui.png" 1400x1000
   scripts/screenshot.sh "$BENCHMARK_RESULTS_DIRECTORY/$id/report.html" "$DEMO_SCREENSHOTS/report.png" 1400x2600
   echo "Screenshots:     $DEMO_SCREENSHOTS"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ func startRun(ctx context.Context, c client.Client, req config.Request, id strin
 	return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: workflows.OrchestrationTaskQueue,
 		StaticSummary:         staticSummary(req),
+		StaticDetails:         staticDetails(req),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.WorkflowName, req)
 }
@@ -79,10 +81,45 @@ func staticSummary(req config.Request) string {
 	}
 	s := fmt.Sprintf("%s x%d replica(s), %s req/s, %d prompts, %s", model, req.Replicas(), req.RequestRate.String(), req.NumPrompts, req.DatasetName)
 	if !req.RequestRate.IsInf() {
-		d := time.Duration(float64(req.NumPrompts) / float64(*req.RequestRate) * float64(time.Second)).Round(time.Minute)
-		s += ", ~" + d.String()
+		d := time.Duration(float64(req.NumPrompts) / float64(*req.RequestRate) * float64(time.Second))
+		s += ", ~" + roughDuration(d)
 	}
 	return s
+}
+
+// roughDuration reads like "11h34m", "2m", "45s".
+func roughDuration(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	out := d.Round(time.Minute).String()
+	out = strings.TrimSuffix(out, "0s")
+	return strings.TrimSuffix(out, "h0m")
+}
+
+// staticDetails is the markdown the Web UI shows under the summary.
+func staticDetails(req config.Request) string {
+	var b strings.Builder
+	b.WriteString("| setting | value |\n|---|---|\n")
+	row := func(k, v string) {
+		if v != "" && v != "0" {
+			fmt.Fprintf(&b, "| %s | %s |\n", k, v)
+		}
+	}
+	row("model", req.Model)
+	row("backend", req.Backend+" "+req.Endpoint)
+	row("dataset", req.DatasetName)
+	if req.DatasetName == "sonnet" {
+		row("sonnet input/prefix/output", fmt.Sprintf("%d/%d/%d", req.SonnetInputLen, req.SonnetPrefixLen, req.SonnetOutputLen))
+	}
+	row("request rate (per replica)", req.RequestRate.String()+" req/s")
+	row("prompts (per replica)", strconv.Itoa(req.NumPrompts))
+	row("replicas", strconv.Itoa(req.Replicas()))
+	row("slice", fmt.Sprintf("%gs", req.SliceSeconds))
+	row("deploy", req.Deploy)
+	row("gpu type", req.GPUType)
+	row("label", req.Label)
+	return b.String()
 }
 
 func runStart(ctx context.Context, args []string) error {

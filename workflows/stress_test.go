@@ -677,7 +677,7 @@ func TestProgressQueryMidRun(t *testing.T) {
 	if math.Abs(p.Run.TTFTp50-110)/110 > 0.02 || math.Abs(p.Run.ITLp50-20)/20 > 0.02 {
 		t.Errorf("TTFT p50 %g ms, ITL p50 %g ms; want about 110 and 20", p.Run.TTFTp50, p.Run.ITLp50)
 	}
-	if md := p.Markdown(); !strings.Contains(md, "slice 4/139 done") {
+	if md := p.Markdown(); !strings.Contains(md, "4 of 139 slices done") {
 		t.Errorf("markdown lacks the slice count:\n%s", md)
 	}
 }
