@@ -98,19 +98,20 @@ func (r *run) progress() Progress {
 // current details.
 func (p Progress) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s**: %d of %d slices done, %d replica(s)\n\n", p.Phase, p.SlicesDone, p.SlicesTotal, p.Replicas)
+	fmt.Fprintf(&b, "**%s**: %d of %d slices done, %d replica(s)", p.Phase, p.SlicesDone, p.SlicesTotal, p.Replicas)
+	if !p.ETA.IsZero() {
+		fmt.Fprintf(&b, "; last request due %s", p.ETA.UTC().Format(time.RFC3339))
+	}
+	if p.Stopped {
+		fmt.Fprintf(&b, "; stopping: %s", p.StopReason)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| | completed | failed | interrupted | TTFT p50/p99 ms | ITL p50/p99 ms | out tok/s |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| run | %d | %d | %d | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.Completed, p.Failed, p.Interrupted,
 		p.Run.TTFTp50, p.Run.TTFTp99, p.Run.ITLp50, p.Run.ITLp99, p.Run.OutTokS)
 	if p.LatestSlice > 0 && p.SlicesDone > 0 {
 		fmt.Fprintf(&b, "| slice %d | | | | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.LatestSlice,
 			p.Latest.TTFTp50, p.Latest.TTFTp99, p.Latest.ITLp50, p.Latest.ITLp99, p.Latest.OutTokS)
-	}
-	if !p.ETA.IsZero() {
-		fmt.Fprintf(&b, "\n\nLast request due at %s.", p.ETA.UTC().Format(time.RFC3339))
-	}
-	if p.Stopped {
-		fmt.Fprintf(&b, "\n\nStopping: %s.", p.StopReason)
 	}
 	return b.String()
 }
