@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -146,7 +149,9 @@ func TestKubernetes(t *testing.T) {
 		}
 		pods := waitRunningPods(ctx, t, admin, id, 2)
 		var out workflows.Outcome
-		if err := run.Get(ctx, &out); err != nil {
+		err = run.Get(ctx, &out)
+		logActivityTimes(t, c, id)
+		if err != nil {
 			t.Fatalf("run failed: %v", err)
 		}
 		t.Logf("result:\n%s", out.Result.Table)
@@ -211,6 +216,7 @@ func TestKubernetes(t *testing.T) {
 				}
 				err = run.Get(ctx, nil)
 				took := time.Since(start)
+				logActivityTimes(t, c, f.id)
 				if err == nil || !strings.Contains(err.Error(), f.reason) {
 					t.Fatalf("run ended with %v, want a failure with reason %s", err, f.reason)
 				}
@@ -285,6 +291,39 @@ func assertScoped(t *testing.T, kubeconfig string) {
 	if _, err := cs.CoreV1().Secrets("kube-system").List(context.Background(), metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("listing kube-system Secrets with the ServiceAccount's kubeconfig gave %v, want Forbidden", err)
 	}
+}
+
+// logActivityTimes logs how long each activity of a finished run took,
+// from its history (scheduled to closed).
+func logActivityTimes(t *testing.T, c client.Client, id string) {
+	t.Helper()
+	scheduled := map[int64]*historypb.HistoryEvent{}
+	var lines []string
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Logf("history of %s: %v", id, err)
+			return
+		}
+		var from int64
+		switch {
+		case e.GetActivityTaskScheduledEventAttributes() != nil:
+			scheduled[e.GetEventId()] = e
+			continue
+		case e.GetActivityTaskCompletedEventAttributes() != nil:
+			from = e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+		case e.GetActivityTaskFailedEventAttributes() != nil:
+			from = e.GetActivityTaskFailedEventAttributes().GetScheduledEventId()
+		default:
+			continue
+		}
+		if s := scheduled[from]; s != nil {
+			lines = append(lines, fmt.Sprintf("%s %s", s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(),
+				e.GetEventTime().AsTime().Sub(s.GetEventTime().AsTime()).Round(10*time.Millisecond)))
+		}
+	}
+	t.Logf("activities of %s: %s", id, strings.Join(lines, ", "))
 }
 
 func runSelector(runID string) metav1.ListOptions {

@@ -2,10 +2,19 @@
 # Builds the heavy test tools once into .cache/bin (ignored by git) so later
 # runs reuse them. Usage: scripts/tools.sh temporal|kubernetes|all
 # (kubernetes: the control plane for the Kubernetes tests, scripts/k8s-tools.sh)
+#
+# .cache/bin is a link to a per-user folder (VIB_TOOL_CACHE, default
+# ~/.cache/vllm-inference-benchmark/bin), so every clone on a machine, CI's
+# fresh one included, reuses binaries that took minutes to build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export GOBIN="$PWD/.cache/bin"
-mkdir -p "$GOBIN"
+shared="${VIB_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vllm-inference-benchmark}/bin"
+mkdir -p "$shared" .cache
+if [ -d .cache/bin ] && [ ! -L .cache/bin ]; then
+  cp -an .cache/bin/. "$shared"/ && rm -rf .cache/bin
+fi
+ln -sfn "$shared" .cache/bin
+export GOBIN="$shared"
 
 temporal() {
   [ -x "$GOBIN/temporal" ] && return 0
