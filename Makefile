@@ -7,14 +7,15 @@ export PATH := $(CACHE_BIN):$(PATH)
 .PHONY: demo test tools build bench unit e2e vet
 
 ## demo: Temporal dev server + UI, a worker, two simulated vLLM replicas, and a short stress run
-demo: tools build
+demo: build
+	scripts/tools.sh temporal
 	scripts/demo.sh
 
 ## test: every test; installs what the tests need into .cache/
 test: tools vet
 	VIB_TOOLS_BIN=$(CACHE_BIN) $(GO) test -count=1 -timeout 25m ./...
 
-## tools: build the Temporal CLI (and other heavy test tools) once into .cache/bin
+## tools: build the Temporal CLI and the Kubernetes test control plane once into .cache/bin
 tools:
 	scripts/tools.sh all
 
