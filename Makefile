@@ -4,7 +4,7 @@ GO ?= go
 CACHE_BIN := $(CURDIR)/.cache/bin
 export PATH := $(CACHE_BIN):$(PATH)
 
-.PHONY: demo test tools build bench unit e2e vet
+.PHONY: demo test tools build bench vet
 
 ## demo: Temporal dev server + UI, a worker, two simulated vLLM replicas, and a short stress run
 demo: build
