@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -82,6 +83,10 @@ func Run(ctx context.Context, opts RunOptions) (Stats, error) {
 		opts:    opts,
 		records: make(chan metrics.Record, 1024),
 		margin:  initialSpinMargin,
+		// With a single P, nanosleep and a plain spin would hold the only P
+		// and starve the goroutines reading the streams (their TTFT and ITL
+		// would absorb the wait).
+		ownsThread: runtime.GOMAXPROCS(0) > 1,
 	}
 	if opts.MaxConcurrency > 0 {
 		d.freed = make(chan struct{}, opts.MaxConcurrency)
@@ -165,6 +170,9 @@ type dispatcher struct {
 	inFlight int
 	queue    []queued // due arrivals waiting for a slot, oldest first
 	margin   time.Duration
+	// ownsThread: with more than one P the dispatcher may hold one in
+	// nanosleep and spinning; with one it must yield to the readers.
+	ownsThread bool
 
 	lateness            []float64
 	firstSend, lastSend time.Time
@@ -233,6 +241,11 @@ func (d *dispatcher) waitUntil(ctx context.Context, timer *time.Timer, deadline 
 				timer.Stop()
 				return false
 			}
+		case !d.ownsThread:
+			for time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+			return true
 		case remaining > d.margin:
 			wake := time.Now().Add(remaining - d.margin)
 			ts := syscall.NsecToTimespec(int64(remaining - d.margin))
