@@ -40,6 +40,7 @@ type Cluster struct {
 	config     *rest.Config
 	clientset  *kubernetes.Clientset
 	procs      []*process
+	nodes      int // fake nodes added; each gets its own loopback pod CIDR
 }
 
 // StagesFile is the name of the KWOK Stage objects next to the binaries.

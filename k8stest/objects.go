@@ -45,8 +45,13 @@ func (c *Cluster) AddGPUNode(t testing.TB, name, product string, gpus int) {
 				"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", GPUProductLabel: product,
 			},
 		},
+		// KWOK takes pod IPs from the node's CIDR: one loopback /24 per node
+		// (127.0.1.0/24, 127.0.2.0/24, ...), so pods on different nodes never
+		// share an address.
+		Spec:   corev1.NodeSpec{PodCIDR: fmt.Sprintf("127.0.%d.0/24", c.nodes+1)},
 		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
 	}
+	c.nodes++
 	ctx := context.Background()
 	if _, err := c.clientset.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("k8stest: add node %s: %v", name, err)
