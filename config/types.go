@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/vibench/vllm-inference-benchmark/metrics"
 )
 
 // Rate is a request rate in requests per second; +Inf means "send all at
@@ -19,16 +21,7 @@ func (r Rate) IsInf() bool { return math.IsInf(float64(r), 1) }
 
 // String renders the rate as Python's str(float) does ("inf", "12.0",
 // "12.5"): vLLM's file names and log lines use that form.
-func (r Rate) String() string {
-	if r.IsInf() {
-		return "inf"
-	}
-	s := strconv.FormatFloat(float64(r), 'f', -1, 64)
-	if !strings.ContainsAny(s, ".e") {
-		s += ".0"
-	}
-	return s
-}
+func (r Rate) String() string { return metrics.PyFloat(float64(r)) }
 
 func (r Rate) MarshalJSON() ([]byte, error) {
 	if r.IsInf() {

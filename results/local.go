@@ -48,15 +48,6 @@ func (s *LocalStore) Put(ctx context.Context, key string, body []byte) error {
 	return s.PutReader(ctx, key, bytes.NewReader(body))
 }
 
-func (s *LocalStore) PutFile(ctx context.Context, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("results: put %s: %w", s.Location(key), err)
-	}
-	defer f.Close()
-	return s.PutReader(ctx, key, f)
-}
-
 // PutReader writes to a temporary file beside the target, syncs it and
 // renames it into place, so readers see the old object or the whole new one,
 // never a partial file, even after a crash.

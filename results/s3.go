@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -142,15 +141,6 @@ func (s *S3Store) Location(key string) string {
 
 func (s *S3Store) Put(ctx context.Context, key string, body []byte) error {
 	return s.PutReader(ctx, key, bytes.NewReader(body))
-}
-
-func (s *S3Store) PutFile(ctx context.Context, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("results: put %s: %w", s.Location(key), err)
-	}
-	defer f.Close()
-	return s.PutReader(ctx, key, f)
 }
 
 // PutReader sends r in one PutObject when it is under the multipart

@@ -150,11 +150,16 @@ func TestS3MultipartUpload(t *testing.T) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutFile(ctx, "mp/file.bin", path); err != nil {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := s.PutReader(ctx, "mp/file.bin", f); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.uploadParts.Load(); got != 6 {
-		t.Fatalf("%d UploadPart calls after PutFile, want 6", got)
+		t.Fatalf("%d UploadPart calls after the file, want 6", got)
 	}
 	for _, key := range []string{"mp/stream.bin", "mp/file.bin"} {
 		got, err := s.Get(ctx, key)

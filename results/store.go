@@ -20,9 +20,6 @@ var ErrNotFound = errors.New("object not found")
 type Store interface {
 	// Put writes body to key.
 	Put(ctx context.Context, key string, body []byte) error
-	// PutFile writes the contents of the local file at path to key; large
-	// files go up in parts.
-	PutFile(ctx context.Context, key, path string) error
 	// PutReader writes everything r yields to key; large streams go up in parts.
 	PutReader(ctx context.Context, key string, r io.Reader) error
 	// Get reads the whole object at key.

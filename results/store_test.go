@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -157,23 +155,6 @@ func testStoreContract(t *testing.T, s results.Store) {
 		}
 		if !slices.IsSorted(all) {
 			t.Fatalf("List(\"\") not sorted: %v", all)
-		}
-	})
-
-	t.Run("PutFile", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "report.html")
-		body := bytes.Repeat([]byte("<p>chart</p>\n"), 1000)
-		if err := os.WriteFile(path, body, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutFile(ctx, results.ReportKey("pf"), path); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.Get(ctx, results.ReportKey("pf")); err != nil || !bytes.Equal(got, body) {
-			t.Fatalf("Get after PutFile: %d bytes, %v", len(got), err)
-		}
-		if err := s.PutFile(ctx, "pf/missing", filepath.Join(t.TempDir(), "nope")); err == nil {
-			t.Fatal("PutFile of a missing file succeeded")
 		}
 	})
 
