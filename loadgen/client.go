@@ -34,6 +34,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/vibench/vllm-inference-benchmark/datasets"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 )
@@ -92,6 +94,7 @@ type Client struct {
 	url    string
 	body   *bodyTemplate
 	header http.Header
+	raw    *rawTransport // plain http; nil for https, which goes through http
 	http   *http.Client
 	stall  time.Duration
 	total  time.Duration
@@ -115,7 +118,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("ClientOptions.Backend %q: want openai-chat, openai or vllm", opts.Backend)
 	}
-	if u, err := url.Parse(opts.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("ClientOptions.URL %q: want an absolute http(s) URL", opts.URL)
 	}
 	if opts.Model == "" {
@@ -124,21 +128,28 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.MaxConcurrency < 0 {
 		return nil, fmt.Errorf("ClientOptions.MaxConcurrency %d: want 0 (unlimited) or more", opts.MaxConcurrency)
 	}
-	var err error
 	if c.body, err = newBodyTemplate(&opts); err != nil {
 		return nil, err
 	}
 	c.header = http.Header{}
+	c.header.Set("User-Agent", userAgent)
 	c.header.Set("Content-Type", "application/json")
 	if opts.APIKey != "" {
 		c.header.Set("Authorization", "Bearer "+opts.APIKey)
 	}
 	for k, v := range opts.Headers {
+		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
+			return nil, fmt.Errorf("ClientOptions.Headers[%q]: not a valid HTTP header (no spaces, colons or line breaks in names, no line breaks in values)", k)
+		}
 		c.header.Set(k, v)
 	}
+	c.header.Del("X-Request-Id") // every request sets its own
 	c.stall = durationOr(opts.StallTimeout, DefaultStallTimeout)
 	c.total = durationOr(opts.RequestTimeout, DefaultRequestTimeout)
 	c.http = &http.Client{Transport: newTransport(opts.MaxConcurrency)}
+	if c.raw, err = newRawTransport(u, c.header, opts.MaxConcurrency); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -153,14 +164,10 @@ func durationOr(d, def time.Duration) time.Duration {
 // without compression or proxies (vLLM's aiohttp session ignores the
 // environment's proxy settings).
 func newTransport(maxConcurrency int) *http.Transport {
-	idle := maxConcurrency
-	if idle == 0 {
-		idle = 4096
-	}
 	return &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: idle,
+		MaxIdleConnsPerHost: idleConns(maxConcurrency),
 		MaxConnsPerHost:     maxConcurrency,
 		IdleConnTimeout:     60 * time.Second,
 		DisableCompression:  true,
@@ -170,6 +177,17 @@ func newTransport(maxConcurrency int) *http.Transport {
 		WriteBufferSize:     16 << 10,
 	}
 }
+
+// idleConns is how many kept-alive connections to hold: the concurrency.
+func idleConns(maxConcurrency int) int {
+	if maxConcurrency == 0 {
+		return 4096
+	}
+	return maxConcurrency
+}
+
+// userAgent names this client to the server.
+const userAgent = "vllm-inference-benchmark"
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -198,15 +216,18 @@ func (c *Client) Do(ctx context.Context, s datasets.Sample, requestID string) me
 		reqCtx, stop = context.WithTimeoutCause(reqCtx, c.total, errTimedOut)
 		defer stop()
 	}
+	wd := c.watch(cancel)
+	defer wd.stop()
+	if c.raw != nil {
+		return c.doRaw(ctx, reqCtx, rec, s, body, wd)
+	}
+
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return c.failed(rec, ctx, reqCtx, "building the request", err)
 	}
 	req.Header = c.header.Clone()
 	req.Header.Set("X-Request-Id", requestID)
-	wd := c.watch(cancel)
-	defer wd.stop()
-
 	st := c.now()
 	rec.StartTime = st
 	resp, err := c.http.Do(req)
@@ -242,6 +263,11 @@ func (c *Client) Do(ctx context.Context, s datasets.Sample, requestID string) me
 			return c.failed(rec, ctx, reqCtx, "stream broken", err)
 		}
 	}
+	return c.finish(rec, ctx, reqCtx, sr)
+}
+
+// finish records a stream whose body ended normally.
+func (c *Client) finish(rec metrics.Record, ctx, reqCtx context.Context, sr *stream) metrics.Record {
 	if err := sr.finish(); err != nil {
 		sr.partial(&rec)
 		return c.failed(rec, ctx, reqCtx, "malformed stream message", err)

@@ -100,6 +100,13 @@ type scriptedServer struct {
 	body  []byte
 }
 
+// serve makes c send to s through net/http, on s's fake clock.
+func (s *scriptedServer) serve(c *Client) {
+	c.raw = nil
+	c.http = &http.Client{Transport: s}
+	c.now = func() float64 { return s.clock }
+}
+
 func (s *scriptedServer) RoundTrip(req *http.Request) (*http.Response, error) {
 	s.req = req
 	s.body, _ = io.ReadAll(req.Body)
@@ -154,8 +161,7 @@ func TestGoldenStreams(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := &scriptedServer{gc: gc, clock: gc.Start}
 			c := goldenClient(t, gc.Sent.URL)
-			c.http = &http.Client{Transport: srv}
-			c.now = func() float64 { return srv.clock }
+			srv.serve(c)
 			rec := c.Do(context.Background(), goldenSample, goldenRequestID)
 
 			checkSent(t, srv, gc)

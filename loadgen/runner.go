@@ -84,9 +84,11 @@ func Run(ctx context.Context, opts RunOptions) (Stats, error) {
 		records: make(chan metrics.Record, 1024),
 		margin:  initialSpinMargin,
 		// With a single P, nanosleep and a plain spin would hold the only P
-		// and starve the goroutines reading the streams (their TTFT and ITL
-		// would absorb the wait).
-		ownsThread: runtime.GOMAXPROCS(0) > 1,
+		// and starve net/http's goroutines reading https streams (their
+		// TTFT and ITL would absorb the wait). The raw transport's reactors
+		// time tokens by the kernel's receive timestamps: a late read does
+		// not move them.
+		ownsThread: runtime.GOMAXPROCS(0) > 1 || opts.Client.raw != nil,
 	}
 	if opts.MaxConcurrency > 0 {
 		d.freed = make(chan struct{}, opts.MaxConcurrency)

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -31,8 +30,7 @@ func doScripted(t *testing.T, chat bool, reads []read) metrics.Record {
 	}
 	srv := &scriptedServer{gc: gc, clock: gc.Start}
 	c := newTestClient(t, "http://h", chat, nil)
-	c.http = &http.Client{Transport: srv}
-	c.now = func() float64 { return srv.clock }
+	srv.serve(c)
 	return c.Do(context.Background(), datasets.Sample{PromptLen: 1, ExpectedOutputLen: 4}, "r")
 }
 
