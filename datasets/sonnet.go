@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 
@@ -13,17 +14,38 @@ import (
 
 const sonnetBasePrompt = "Pick as many lines as you can from these poem lines:\n"
 
-// sonnet keeps, per accepted sample, only its picked line indices and its
-// token count; Sample rebuilds the prompt text.
+// sonnet keeps, per accepted sample, only its token count. The picked
+// lines are drawn again from a saved generator state when a sample is
+// asked for, a chunk of samples at a time, so a 500,000-prompt plan holds
+// 2 MB instead of 35 MB of picks.
 type sonnet struct {
 	tok        Tokenizer
 	lines      []string
 	fixed      string // base prompt + the fixed prefix lines
 	perPrompt  int    // lines drawn per prompt
-	picks      []uint16
 	promptLens []int32
+	chunks     []sonnetChunk
 	outputLen  int
 	raw        bool // openai-chat: the server applies the chat template
+
+	mu     sync.Mutex
+	recent [2]drawnChunk // most recently used first
+}
+
+// chunkAttempts is how many attempts one chunk covers.
+const chunkAttempts = 4096
+
+// sonnetChunk is what it takes to draw a chunk's picks again.
+type sonnetChunk struct {
+	rng      pyrand.Random // the generator before the chunk's first attempt
+	first    int           // index of the chunk's first accepted sample
+	attempts int
+	rejected []int32 // attempts too long for sonnet_input_len, in order
+}
+
+type drawnChunk struct {
+	chunk int
+	picks []uint16 // perPrompt per accepted sample; never changed once built
 }
 
 // splitLines is Python's readlines: every line keeps its "\n".
@@ -108,11 +130,11 @@ func newSonnet(cfg Config, tok Tokenizer, text string) (*sonnet, error) {
 // are drawn in order and tokenized in parallel.
 func (s *sonnet) draw(cfg Config, rng *pyrand.Random, count func(picks []uint16) (int, error)) error {
 	n := cfg.NumPrompts
-	s.picks = make([]uint16, 0, n*s.perPrompt)
 	s.promptLens = make([]int32, 0, n)
 	rejectedInARow := 0
 	for len(s.promptLens) < n {
-		batch := min(max(n-len(s.promptLens), 64), 1<<16)
+		batch := min(max(n-len(s.promptLens), 64), chunkAttempts)
+		chunk := sonnetChunk{rng: *rng, first: len(s.promptLens)}
 		picks := make([]uint16, batch*s.perPrompt)
 		for j := range picks {
 			picks[j] = uint16(rng.ChoicesIndex(len(s.lines)))
@@ -122,14 +144,16 @@ func (s *sonnet) draw(cfg Config, rng *pyrand.Random, count func(picks []uint16)
 			return err
 		}
 		for a := 0; a < batch && len(s.promptLens) < n; a++ {
+			chunk.attempts = a + 1
 			if lens[a] > cfg.SonnetInputLen {
+				chunk.rejected = append(chunk.rejected, int32(a))
 				rejectedInARow++
 				continue
 			}
 			rejectedInARow = 0
-			s.picks = append(s.picks, picks[a*s.perPrompt:(a+1)*s.perPrompt]...)
 			s.promptLens = append(s.promptLens, int32(lens[a]))
 		}
+		s.chunks = append(s.chunks, chunk)
 		// vLLM would loop forever here.
 		if rejectedInARow >= 10_000 || (s.perPrompt == 0 && rejectedInARow > 0) {
 			return fmt.Errorf("%d sonnet prompts in a row were longer than sonnet_input_len %d tokens (sonnet_prefix_len %d); raise sonnet_input_len or lower sonnet_prefix_len", rejectedInARow, cfg.SonnetInputLen, cfg.SonnetPrefixLen)
@@ -193,7 +217,9 @@ func (s *sonnet) Sample(i int) (Sample, error) {
 	if i < 0 || i >= s.Len() {
 		return Sample{}, fmt.Errorf("sample %d out of range [0, %d)", i, s.Len())
 	}
-	prompt := s.prompt(s.picks[i*s.perPrompt : (i+1)*s.perPrompt])
+	k := sort.Search(len(s.chunks), func(k int) bool { return s.chunks[k].first > i }) - 1
+	at := (i - s.chunks[k].first) * s.perPrompt
+	prompt := s.prompt(s.chunkPicks(k)[at : at+s.perPrompt])
 	if !s.raw {
 		var err error
 		if prompt, err = s.tok.ChatPrompt(prompt); err != nil {
@@ -201,4 +227,33 @@ func (s *sonnet) Sample(i int) (Sample, error) {
 		}
 	}
 	return Sample{Index: i, Prompt: prompt, PromptLen: int(s.promptLens[i]), ExpectedOutputLen: s.outputLen}, nil
+}
+
+// chunkPicks returns chunk k's accepted picks, drawing them again unless
+// one of the two most recent chunks is k (requests are sent in order).
+func (s *sonnet) chunkPicks(k int) []uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recent[0].picks != nil && s.recent[0].chunk == k {
+		return s.recent[0].picks
+	}
+	if s.recent[1].picks != nil && s.recent[1].chunk == k {
+		s.recent[0], s.recent[1] = s.recent[1], s.recent[0]
+		return s.recent[0].picks
+	}
+	c := &s.chunks[k]
+	rng := c.rng
+	picks := make([]uint16, 0, (c.attempts-len(c.rejected))*s.perPrompt)
+	rejected := c.rejected
+	for a := range c.attempts {
+		start := len(picks)
+		for range s.perPrompt {
+			picks = append(picks, uint16(rng.ChoicesIndex(len(s.lines))))
+		}
+		if len(rejected) > 0 && int(rejected[0]) == a {
+			picks, rejected = picks[:start], rejected[1:]
+		}
+	}
+	s.recent[1], s.recent[0] = s.recent[0], drawnChunk{chunk: k, picks: picks}
+	return picks
 }

@@ -47,9 +47,7 @@ func TestCountingByPartsOnlyWhenTokenizationSplitsAtLines(t *testing.T) {
 }
 
 func (s *sonnet) withTokenizer(tok Tokenizer) *sonnet {
-	c := *s
-	c.tok = tok
-	return &c
+	return &sonnet{tok: tok, lines: s.lines, fixed: s.fixed, perPrompt: s.perPrompt, outputLen: s.outputLen, raw: s.raw}
 }
 
 // lineMergingTokenizer counts one token per three lines of text (rounded up),

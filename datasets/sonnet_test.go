@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,8 @@ func TestSonnetPromptsMatchVLLM(t *testing.T) {
 
 // Rejected attempts still consume their draws: the accepted samples are the
 // attempts, in draw order, whose formatted count fits.
+// 10,000 prompts span several chunks whose picks are drawn again on
+// demand: in order, backwards and at random they are the same prompts.
 func TestSonnetRejectsLongPromptsAndKeepsDrawOrder(t *testing.T) {
 	tok := wordTokenizer{}
 	long := strings.TrimSpace(strings.Repeat("w ", 20))
@@ -117,7 +120,8 @@ func TestSonnetRejectsLongPromptsAndKeepsDrawOrder(t *testing.T) {
 	offset, _ := countTokens(tok, base)
 	// avg_len = (21 + 2) / 2 = 11.5: 12 input lines, 2 prefix lines, 10 drawn.
 	inputLen := offset + 138
-	cfg := Config{DatasetName: "sonnet", DatasetPath: path, NumPrompts: 40, Seed: 5, Backend: "openai-chat",
+	const n = 10_000
+	cfg := Config{DatasetName: "sonnet", DatasetPath: path, NumPrompts: n, Seed: 5, Backend: "openai-chat",
 		SonnetInputLen: inputLen, SonnetPrefixLen: offset + 23, SonnetOutputLen: 2}
 	d, err := New(cfg, tok)
 	if err != nil {
@@ -127,7 +131,7 @@ func TestSonnetRejectsLongPromptsAndKeepsDrawOrder(t *testing.T) {
 	rng := pyrand.NewRandom(5)
 	var want []string
 	rejected := 0
-	for len(want) < 40 {
+	for len(want) < n {
 		var b strings.Builder
 		b.WriteString(sonnetBasePrompt + lines[0] + lines[1])
 		for range 10 {
@@ -140,13 +144,22 @@ func TestSonnetRejectsLongPromptsAndKeepsDrawOrder(t *testing.T) {
 			rejected++
 		}
 	}
-	if rejected < 5 {
-		t.Fatalf("test setup: only %d attempts rejected", rejected)
+	if rejected < 1000 || rejected+n < 3*chunkAttempts {
+		t.Fatalf("test setup: %d attempts rejected, %d chunks", rejected, (rejected+n)/chunkAttempts)
 	}
 	if d.Len() != len(want) {
 		t.Fatalf("Len = %d, want %d", d.Len(), len(want))
 	}
-	for i := range want {
+	order := make([]int, 0, 3*n)
+	for i := range n {
+		order = append(order, i)
+	}
+	for i := range n {
+		order = append(order, n-1-i)
+	}
+	perm := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	order = append(order, perm...)
+	for _, i := range order {
 		s, _ := d.Sample(i)
 		if s.Prompt != want[i] {
 			t.Fatalf("sample %d is not the %dth fitting attempt:\n%q\n%q", i, i, s.Prompt, want[i])
