@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -53,7 +52,8 @@ type Stats struct {
 	Failed      int
 	Interrupted int
 	// Send lateness (actual dispatch minus scheduled time) over sent
-	// requests, seconds; time waiting for a concurrency slot is not in it.
+	// requests, seconds, percentiles within 1%; time waiting for a
+	// concurrency slot is not in it.
 	LatenessP50 float64
 	LatenessP99 float64
 	LatenessMax float64
@@ -118,13 +118,12 @@ func Run(ctx context.Context, opts RunOptions) (Stats, error) {
 	close(d.records)
 	<-sinkDone
 
-	st.Sent = len(d.lateness)
+	st.Sent = int(d.lateness.Count)
 	st.CPUSeconds = cpuSeconds() - cpu0
-	if n := len(d.lateness); n > 0 {
-		slices.Sort(d.lateness)
-		st.LatenessP50 = percentile(d.lateness, 50)
-		st.LatenessP99 = percentile(d.lateness, 99)
-		st.LatenessMax = d.lateness[n-1]
+	if n := st.Sent; n > 0 {
+		st.LatenessP50 = d.lateness.Quantile(0.50)
+		st.LatenessP99 = d.lateness.Quantile(0.99)
+		st.LatenessMax = d.lateness.Max
 		if span := d.lastSend.Sub(d.firstSend).Seconds(); n > 1 && span > 0 {
 			st.SendRate = float64(n-1) / span
 		}
@@ -176,7 +175,7 @@ type dispatcher struct {
 	// nanosleep and spinning; with one it must yield to the readers.
 	ownsThread bool
 
-	lateness            []float64
+	lateness            metrics.Histogram // constant memory over any run length
 	firstSend, lastSend time.Time
 }
 
@@ -198,7 +197,7 @@ func (d *dispatcher) dispatch(ctx context.Context) {
 		}
 		released := time.Now()
 		next++
-		d.lateness = append(d.lateness, released.Sub(deadline).Seconds())
+		d.lateness.Add(released.Sub(deadline).Seconds())
 		if d.firstSend.IsZero() {
 			d.firstSend = released
 		}
@@ -322,16 +321,6 @@ func (d *dispatcher) notSent(a Arrival) metrics.Record {
 		Status:      metrics.StatusInterrupted,
 		ScheduledAt: a.Offset,
 	}
-}
-
-// percentile of sorted values, interpolating linearly as numpy does.
-func percentile(sorted []float64, p float64) float64 {
-	pos := p / 100 * float64(len(sorted)-1)
-	lo := int(pos)
-	if lo+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
-	}
-	return sorted[lo] + (pos-float64(lo))*(sorted[lo+1]-sorted[lo])
 }
 
 func cpuSeconds() float64 {

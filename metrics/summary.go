@@ -38,7 +38,8 @@ type Histogram struct {
 	Counts []int64 `json:"counts,omitempty"`
 }
 
-func (h *Histogram) add(x float64) {
+// Add counts one value.
+func (h *Histogram) Add(x float64) {
 	if h.Count == 0 {
 		h.Min, h.Max = x, x
 	} else {
@@ -95,9 +96,10 @@ func (h *Histogram) mean() float64 {
 	return h.Sum / float64(h.Count)
 }
 
-// quantile interpolates linearly between the estimated order statistics, as
-// np.percentile does between the exact ones, so it inherits their bound.
-func (h *Histogram) quantile(q float64) float64 {
+// Quantile interpolates linearly between the estimated order statistics, as
+// np.percentile does between the exact ones, so it inherits their bound;
+// NaN when empty.
+func (h *Histogram) Quantile(q float64) float64 {
 	if h.Count == 0 || math.IsNaN(q) {
 		return math.NaN()
 	}
@@ -167,13 +169,13 @@ func (s *Summary) Add(r Record) {
 	}
 	s.InputTokens += int64(r.PromptLen)
 	s.OutputTokens += int64(outputLen)
-	s.TTFT.add(r.TTFT)
-	s.E2EL.add(r.Latency)
+	s.TTFT.Add(r.TTFT)
+	s.E2EL.Add(r.Latency)
 	if outputLen > 1 {
-		s.TPOT.add((r.Latency - r.TTFT) / float64(outputLen-1))
+		s.TPOT.Add((r.Latency - r.TTFT) / float64(outputLen-1))
 	}
 	for _, gap := range r.ITL {
-		s.ITL.add(gap)
+		s.ITL.Add(gap)
 	}
 }
 
@@ -195,7 +197,7 @@ func (s *Summary) Merge(other *Summary) {
 // the metric is unknown.
 func (s *Summary) Quantile(metric string, q float64) float64 {
 	if h := s.histogram(metric); h != nil {
-		return h.quantile(q)
+		return h.Quantile(q)
 	}
 	return math.NaN()
 }
