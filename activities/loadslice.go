@@ -45,6 +45,7 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	if err != nil {
 		return SliceResult{}, invalid(err)
 	}
+	defer client.Close()
 	summary := metrics.NewSummary()
 	done, parts, err := a.stored(ctx, in, summary)
 	if err != nil {

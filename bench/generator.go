@@ -185,6 +185,7 @@ func runLoad(j job) (genResult, error) {
 	if err != nil {
 		return res, err
 	}
+	defer client.Close()
 	sample := datasets.Sample{Prompt: benchPrompt, PromptLen: 16, ExpectedOutputLen: j.Tokens}
 	if rec := client.Do(ctx, sample, "warmup"); !rec.Success {
 		return res, fmt.Errorf("warm-up request failed: %s", rec.Error)

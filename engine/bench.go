@@ -63,6 +63,7 @@ func RunBench(ctx context.Context, req config.Request, o BenchOptions) (*BenchRe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer client.Close()
 			stats[rep], errs[rep] = loadgen.Run(ctx, loadgen.RunOptions{
 				Client: client, Samples: plan.Dataset.Sample, Arrivals: arrivals, T0: t0,
 				MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: RequestIDPrefix(req, o.RunID, rep), Replica: rep,

@@ -16,6 +16,12 @@
 //     without a reason phrase reports the standard one instead of "".
 //   - A stall timeout (no bytes for StallTimeout) exists besides vLLM's
 //     6 h total timeout.
+//
+// Plain-HTTP streams are read by epoll reactors (reactor.go) with their own
+// HTTP/1.1 framing (http1.go) and keep-alive pool (rawhttp.go): every token
+// is timed by the kernel's receive timestamp, so a busy client reading late
+// does not move it, and one wake-up reads many streams. https goes through
+// net/http and is timed when each read returns.
 package loadgen
 
 import (
@@ -151,6 +157,15 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Close releases the client's kept-alive connections; requests still
+// running close theirs when they end. A Client is not used after Close.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	if c.raw != nil {
+		c.raw.close()
+	}
 }
 
 func durationOr(d, def time.Duration) time.Duration {

@@ -113,14 +113,14 @@ func TestResponseFramingErrors(t *testing.T) {
 // pieceServer answers each request on a connection with respond's bytes,
 // written in the pieces it returns with gap between them (an empty piece
 // closes the connection), and counts connections.
-func pieceServer(t *testing.T, gap time.Duration, respond func(n int) []string) (url string, conns *atomic.Int32) {
+func pieceServer(t *testing.T, gap time.Duration, respond func(n int) []string) (url string, conns *connCounts) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	conns = &atomic.Int32{}
+	conns = &connCounts{}
 	var requests atomic.Int32
 	go func() {
 		for {
@@ -128,8 +128,10 @@ func pieceServer(t *testing.T, gap time.Duration, respond func(n int) []string) 
 			if err != nil {
 				return
 			}
-			conns.Add(1)
+			conns.accepted.Add(1)
+			conns.open.Add(1)
 			go func() {
+				defer conns.open.Add(-1)
 				defer c.Close()
 				buf := make([]byte, 64<<10)
 				for {
@@ -156,6 +158,8 @@ func pieceServer(t *testing.T, gap time.Duration, respond func(n int) []string) 
 	}()
 	return "http://" + ln.Addr().String(), conns
 }
+
+type connCounts struct{ accepted, open atomic.Int32 }
 
 func bodyComplete(req []byte) bool {
 	head, body, _ := bytes.Cut(req, []byte("\r\n\r\n"))
@@ -192,8 +196,14 @@ func TestKeepAliveReusesOneConnection(t *testing.T) {
 			t.Fatalf("request %d: %+v", i, rec)
 		}
 	}
-	if n := conns.Load(); n != 1 {
+	if n := conns.accepted.Load(); n != 1 {
 		t.Errorf("%d connections for 5 sequential requests, want 1", n)
+	}
+	c.Close()
+	for deadline := time.Now().Add(2 * time.Second); conns.open.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the kept-alive connection is still open after Close")
+		}
 	}
 }
 
@@ -211,7 +221,7 @@ func TestServerClosedIdleConnectionIsRetried(t *testing.T) {
 			t.Fatalf("request %d: %+v", i, rec)
 		}
 	}
-	if n := conns.Load(); n != 3 {
+	if n := conns.accepted.Load(); n != 3 {
 		t.Errorf("%d connections, want 3", n)
 	}
 }

@@ -32,8 +32,9 @@ type rawTransport struct {
 	rs      []*reactor
 	next    atomic.Uint32
 
-	mu   sync.Mutex
-	idle []*rawConn // oldest first
+	mu     sync.Mutex
+	idle   []*rawConn // oldest first
+	closed bool
 }
 
 type rawConn struct {
@@ -110,11 +111,26 @@ func (t *rawTransport) put(c *rawConn) {
 	c.idleSince = time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		c.close()
+		return
+	}
 	for len(t.idle) > 0 && (len(t.idle) >= t.maxIdle || c.idleSince.Sub(t.idle[0].idleSince) >= idleLimit) {
 		t.idle[0].close()
 		t.idle = t.idle[1:]
 	}
 	t.idle = append(t.idle, c)
+}
+
+// close closes the idle connections and every one put back later.
+func (t *rawTransport) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	for _, c := range t.idle {
+		c.close()
+	}
+	t.idle = nil
 }
 
 // dial connects with Go's resolver and cancellable connect, then keeps a
