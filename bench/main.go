@@ -52,6 +52,7 @@ var allScenarios = []string{"capacity", "accuracy", "concurrency", "stress", "ag
 type options struct {
 	scenarios        []string
 	quick            bool
+	noFloor          bool
 	out, markdown    string
 	profileDir       string
 	keep             bool
@@ -74,6 +75,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.markdown, "markdown", "", "also write the machine description and the table as markdown here")
 	fs.StringVar(&o.profileDir, "cpuprofile-dir", "", "write a pprof CPU profile of each generator run here")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (chunk logs, measurements, stores)")
+	fs.BoolVar(&o.noFloor, "no-floor", false, "accuracy: no floor probes beside the engine (their threads share its core)")
 	concurrencies := fs.String("concurrencies", "64,256,1024", "capacity: max_concurrency values")
 	fs.IntVar(&o.capacityRequests, "capacity-requests", 0, "capacity: requests per level (default 8x the concurrency, at least 4000; quick: 2x, at least 500)")
 	rates := fs.String("rates", "100,200,500,1000", "accuracy: Poisson request rates")
@@ -348,6 +350,9 @@ func (b *bench) accuracy() error {
 		n := max(int(rate*b.opts.accuracySeconds), 1)
 		floorRate := min(max(rate/10, 10), 50)
 		floorN := max(int(floorRate*b.opts.accuracySeconds), 1)
+		if b.opts.noFloor {
+			floorN = 0
+		}
 		progress("accuracy: Poisson %g req/s, %d requests (+%d floor probes)", rate, n, floorN)
 		g, eng, fl, err := b.loadWithTruth(fmt.Sprintf("accuracy-%g", rate), 100*time.Millisecond, 20*time.Millisecond,
 			job{Kind: kindLoad, Rate: rate, Requests: n, Tokens: 128, Seed: 2, FloorRate: floorRate, FloorRequests: floorN})

@@ -201,7 +201,10 @@ func timingRows(t *tableWriter, s string, a accuracyResult, targeted bool) {
 	t.row(s, "requests compared with the chunk log: engine / floor", fmt.Sprintf("%d / %d (unmatched %d / %d, failed %d / %d)",
 		e.Requests, f.Requests, e.Unmatched, f.Unmatched, e.Failed, f.Failed), "", "")
 	target, v := "", ""
-	if targeted {
+	switch {
+	case targeted && f.Requests == 0:
+		target = "no floor probes in this run (--no-floor)"
+	case targeted:
 		target = fmt.Sprintf("mean ≤ floor + %.1f ms", targetTTFTMeanOverMs)
 		v = verdict(a.TTFTMeanOverFloorMs <= targetTTFTMeanOverMs)
 	}
