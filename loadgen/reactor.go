@@ -160,9 +160,11 @@ func arrivalTime(oob []byte, now time.Time) float64 {
 		}
 		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SO_TIMESTAMPNS && int(h.Len) >= syscall.CmsgLen(16) {
 			ts := (*syscall.Timespec)(unsafe.Pointer(&oob[syscall.CmsgLen(0)]))
-			// A realtime clock stepped meanwhile shows as an age out of range.
-			if age := now.UnixNano() - ts.Nano(); age > 0 && age < int64(10*time.Second) {
-				return mono - float64(age)/1e9
+			// Bytes that arrived while the batch was read are newer than
+			// now; a realtime clock stepped meanwhile shows as an offset
+			// out of range.
+			if d := ts.Nano() - now.UnixNano(); d > -int64(10*time.Second) && d < int64(10*time.Second) {
+				return mono + float64(d)/1e9
 			}
 			return mono
 		}
