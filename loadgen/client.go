@@ -243,6 +243,7 @@ func (c *Client) Do(ctx context.Context, s datasets.Sample, requestID string) me
 	}
 	req.Header = c.header.Clone()
 	req.Header.Set("X-Request-Id", requestID)
+	req.Host = c.header.Get("Host") // net/http sends req.Host, never Header["Host"]
 	st := c.now()
 	rec.StartTime = st
 	resp, err := c.http.Do(req)

@@ -24,6 +24,7 @@ func ptr[T any](v T) *T { return &v }
 type captured struct {
 	body   []byte
 	header http.Header
+	host   string
 }
 
 func capturingServer(t *testing.T, chat bool) (*httptest.Server, chan captured) {
@@ -31,7 +32,7 @@ func capturingServer(t *testing.T, chat bool) (*httptest.Server, chan captured) 
 	events := strings.Join(tokenEvents(chat, 2), "")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		got <- captured{b, r.Header.Clone()}
+		got <- captured{b, r.Header.Clone(), r.Host}
 		_, _ = io.WriteString(w, events)
 	}))
 	t.Cleanup(srv.Close)

@@ -280,3 +280,14 @@ func TestTimesAreArrivalTimesWhenTheReaderIsLate(t *testing.T) {
 		t.Errorf("ttft %.4f s, itl %v: the first token got its read time, not its arrival time", rec.TTFT, rec.ITL)
 	}
 }
+
+func TestHostHeaderRoutesTheRequest(t *testing.T) {
+	srv, got := capturingServer(t, false)
+	c := newTestClient(t, srv.URL, false, func(o *ClientOptions) { o.Headers = map[string]string{"host": "vllm.example:8000"} })
+	if rec := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 3}, "id"); rec.Status != metrics.StatusCompleted {
+		t.Fatalf("%+v", rec)
+	}
+	if h := (<-got).host; h != "vllm.example:8000" {
+		t.Errorf("Host %q", h)
+	}
+}

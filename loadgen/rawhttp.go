@@ -56,10 +56,14 @@ func newRawTransport(u *url.URL, header http.Header, maxConcurrency int) (*rawTr
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	head := []byte("POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n")
+	host := u.Host
+	if h := header.Get("Host"); h != "" {
+		host = h // a Host header routes through an ingress or proxy
+	}
+	head := []byte("POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + host + "\r\n")
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
 		for k := range header {
-			if !yield(k) {
+			if k != "Host" && !yield(k) {
 				return
 			}
 		}

@@ -17,8 +17,9 @@ import (
 const batchWindow = 500 * time.Microsecond
 
 // reactor reads the responses of plain-HTTP requests: one epoll set of
-// sockets that Go's own poller never sees, read with recvmsg(2) and timed by the kernel's receive
-// timestamps (SO_TIMESTAMPNS), converted to the monotonic clock.
+// sockets that Go's own poller never sees, read with recvmsg(2) and timed
+// by the kernel's receive timestamps (SO_TIMESTAMPNS), converted to the
+// monotonic clock.
 type reactor struct {
 	epfd   int
 	mu     sync.Mutex // held while a batch is read; watch/unwatch take it
@@ -150,9 +151,9 @@ func (r *reactor) finish(ex *exchange, err error) {
 
 // arrivalTime is when the read's last bytes reached the socket, on the
 // monotonic clock of MonotonicSeconds: the kernel's realtime receive
-// timestamp moved by its age at now. Without one, now.
+// timestamp placed relative to now (the batch's clock reading). Without
+// one (a kernel that gives none), the time of the read.
 func arrivalTime(oob []byte, now time.Time) float64 {
-	mono := MonotonicSeconds(now)
 	for len(oob) >= syscall.SizeofCmsghdr {
 		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		if h.Len < syscall.SizeofCmsghdr || int(h.Len) > len(oob) {
@@ -164,9 +165,9 @@ func arrivalTime(oob []byte, now time.Time) float64 {
 			// now; a realtime clock stepped meanwhile shows as an offset
 			// out of range.
 			if d := ts.Nano() - now.UnixNano(); d > -int64(10*time.Second) && d < int64(10*time.Second) {
-				return mono + float64(d)/1e9
+				return MonotonicSeconds(now) + float64(d)/1e9
 			}
-			return mono
+			return monoNow()
 		}
 		step := syscall.CmsgSpace(int(h.Len) - syscall.CmsgLen(0))
 		if step > len(oob) {
@@ -174,5 +175,5 @@ func arrivalTime(oob []byte, now time.Time) float64 {
 		}
 		oob = oob[step:]
 	}
-	return mono
+	return monoNow()
 }
