@@ -301,23 +301,31 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
+// capacity runs each concurrency with the simulator flushing every token
+// event alone (then the simulator's core is the limit) and in groups of
+// capacityBurst, as vLLM's multi-step scheduling emits them.
 func (b *bench) capacity() error {
-	for _, c := range b.opts.concurrencies {
-		n := b.opts.capacityRequestsFor(c)
-		progress("capacity: max_concurrency %d, %d requests", c, n)
-		var g genResult
-		err := b.withSim(simSettings{}, func(base string) (err error) {
-			g, err = b.pin.runGenerator(job{Kind: kindLoad, Base: base, Requests: n, MaxConcurrency: c,
-				Tokens: 128, Seed: 1, CPUProfile: b.profilePath(fmt.Sprintf("capacity-c%d", c))}, 10*time.Minute)
-			return err
-		})
-		if err != nil {
-			return err
+	for _, flush := range []int{1, capacityBurst} {
+		for _, c := range b.opts.concurrencies {
+			n := b.opts.capacityRequestsFor(c)
+			progress("capacity: max_concurrency %d, %d requests, %d token events per flush", c, n, flush)
+			var g genResult
+			err := b.withSim(simSettings{FlushEvery: flush}, func(base string) (err error) {
+				g, err = b.pin.runGenerator(job{Kind: kindLoad, Base: base, Requests: n, MaxConcurrency: c,
+					Tokens: 128, Seed: 1, CPUProfile: b.profilePath(fmt.Sprintf("capacity-c%d-f%d", c, flush))}, 10*time.Minute)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			b.rep.Capacity = append(b.rep.Capacity, capacityOf(c, n, flush, g))
 		}
-		b.rep.Capacity = append(b.rep.Capacity, capacityOf(c, n, g))
 	}
 	return nil
 }
+
+// capacityBurst is --num-scheduler-steps in the stress shape: 16 tokens per step.
+const capacityBurst = 16
 
 // loadWithTruth runs one load job against a simulator with a chunk log and
 // compares both clients' timings with it.

@@ -73,8 +73,9 @@ func (p pinning) command(core, mode string, args ...string) (*exec.Cmd, error) {
 
 // simSettings configure one simulator child.
 type simSettings struct {
-	TTFT, ITL time.Duration
-	ChunkLog  string // path; empty: no chunk log
+	TTFT, ITL  time.Duration
+	ChunkLog   string // path; empty: no chunk log
+	FlushEvery int    // token events per flush; 0 or 1: each alone
 }
 
 // simProc is a running simulator child.
@@ -85,7 +86,8 @@ type simProc struct {
 
 func (p pinning) startSim(s simSettings) (*simProc, error) {
 	cmd, err := p.command(simulatorCore, modeSim,
-		"--ttft", s.TTFT.String(), "--itl", s.ITL.String(), "--chunk-log", s.ChunkLog)
+		"--ttft", s.TTFT.String(), "--itl", s.ITL.String(), "--chunk-log", s.ChunkLog,
+		"--flush-every", strconv.Itoa(s.FlushEvery))
 	if err != nil {
 		return nil, err
 	}
@@ -189,10 +191,11 @@ func simMain(args []string) error {
 	ttft := fs.Duration("ttft", 0, "time to first token")
 	itl := fs.Duration("itl", 0, "inter-token latency")
 	chunkLog := fs.String("chunk-log", "", "chunk log path")
+	flushEvery := fs.Int("flush-every", 0, "token events per flush")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := vllmsim.Config{Model: benchModel, TTFT: *ttft, ITL: *itl}
+	cfg := vllmsim.Config{Model: benchModel, TTFT: *ttft, ITL: *itl, FlushEvery: *flushEvery}
 	if *chunkLog != "" {
 		f, err := os.Create(*chunkLog)
 		if err != nil {

@@ -147,16 +147,18 @@ var benchChunk = []byte(`{"id":"chatcmpl-9f2c","object":"chat.completion.chunk",
 
 // The per-message decoder against encoding/json into go-openai's type.
 func BenchmarkDecodeEvent(b *testing.B) {
-	b.Run("minimal", func(b *testing.B) {
-		var ev event
-		b.ReportAllocs()
-		b.SetBytes(int64(len(benchChunk)))
-		for range b.N {
-			if err := decodeEvent(benchChunk, true, &ev); err != nil || !ev.choices {
-				b.Fatal(err)
+	for name, memo := range map[string]*eventMemo{"minimal": nil, "minimal_memo": {}} {
+		b.Run(name, func(b *testing.B) {
+			var ev event
+			b.ReportAllocs()
+			b.SetBytes(int64(len(benchChunk)))
+			for range b.N {
+				if err := decodeEvent(benchChunk, true, &ev, memo); err != nil || !ev.choices {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("encoding_json_go_openai", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(benchChunk)))

@@ -24,30 +24,52 @@ type event struct {
 // decodeEvent reads one JSON message of a stream. It walks the bytes once,
 // skipping everything but "choices" and "usage", and fails where vLLM's
 // json.loads or its field accesses would raise.
-func decodeEvent(b []byte, chat bool, ev *event) error {
+//
+// memo carries what one message teaches about the next: every chunk of a
+// stream starts with the same skipped members ("id", "object", "created",
+// "model"), so a message whose bytes match the previous one's up to the
+// ':' after its "choices" or "usage" key resumes parsing there. nil: no memo.
+func decodeEvent(b []byte, chat bool, ev *event, memo *eventMemo) error {
 	*ev = event{}
 	s := jscan{b: b}
-	s.ws()
-	if s.peek() != '{' {
-		return errors.New("message is not a JSON object")
-	}
-	for first := true; ; first = false {
-		key, more, err := s.nextMember(first)
-		if err != nil {
+	var key []byte
+	more := true
+	if memo != nil && len(memo.prefix) > 0 && bytes.HasPrefix(b, memo.prefix) {
+		s.i, key = len(memo.prefix), memo.key
+		s.ws()
+	} else {
+		s.ws()
+		if s.peek() != '{' {
+			return errors.New("message is not a JSON object")
+		}
+		var err error
+		if key, more, err = s.nextMember(true); err != nil {
 			return err
 		}
-		if !more {
-			break
+		if memo != nil {
+			memo.prefix = memo.prefix[:0]
 		}
+	}
+	for more {
+		var err error
 		switch string(key) {
-		case "choices":
-			err = s.choices(chat, ev)
-		case "usage":
-			err = s.usageObject(ev)
+		case "choices", "usage":
+			if memo != nil && len(memo.prefix) == 0 {
+				memo.prefix = append(memo.prefix, b[:s.i]...)
+				memo.key = append(memo.key[:0], key...)
+			}
+			if string(key) == "choices" {
+				err = s.choices(chat, ev)
+			} else {
+				err = s.usageObject(ev)
+			}
 		default:
 			err = s.skip()
 		}
 		if err != nil {
+			return err
+		}
+		if key, more, err = s.nextMember(false); err != nil {
 			return err
 		}
 	}
@@ -56,6 +78,13 @@ func decodeEvent(b []byte, chat bool, ev *event) error {
 		return errors.New("data after the JSON object")
 	}
 	return nil
+}
+
+// eventMemo is a message's bytes up to and including the ':' after its
+// first "choices" or "usage" key (every member before it was skipped),
+// and that key.
+type eventMemo struct {
+	prefix, key []byte
 }
 
 // jscan is a cursor over JSON text.

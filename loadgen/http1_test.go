@@ -257,21 +257,22 @@ func TestTimesAreArrivalTimesWhenTheReaderIsLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Headers and the first token at once, the next tokens 60 ms apart.
+	// Once the request is in, every reactor is held for 40 ms: the first
+	// token is read about 40 ms after it arrived.
 	url, _ := pieceServer(t, 60*time.Millisecond, func(int) []string {
+		for _, r := range rs {
+			r.mu.Lock()
+		}
+		go func() {
+			time.Sleep(40 * time.Millisecond)
+			for _, r := range rs {
+				r.mu.Unlock()
+			}
+		}()
 		p := chunked(tokenEvents(false, 3))
 		return append([]string{p[0] + p[1]}, p[2:]...)
 	})
 	c := newTestClient(t, url, false, nil)
-	// Hold every reactor so that nothing is read for the first 40 ms.
-	for _, r := range rs {
-		r.mu.Lock()
-	}
-	go func() {
-		time.Sleep(40 * time.Millisecond)
-		for _, r := range rs {
-			r.mu.Unlock()
-		}
-	}()
 	rec := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 3}, "r")
 	if rec.Status != metrics.StatusCompleted {
 		t.Fatalf("%+v", rec)

@@ -67,16 +67,25 @@ func newReactor() (*reactor, error) {
 	return r, nil
 }
 
-// watch starts reading ex's socket; done is closed when the response ends.
-func (r *reactor) watch(ex *exchange) error {
+// add puts a new connection's socket in the set for good: edge-triggered,
+// so a socket nobody reads (an idle connection the server closed) raises
+// one event, not one per poll. Closing the socket takes it out.
+func (r *reactor) add(fd int) error {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
+	return os.NewSyscallError("epoll_ctl", syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, fd, &ev))
+}
+
+// epollET is EPOLLET as the unsigned event mask (the syscall package
+// declares it negative).
+const epollET = 1 << 31
+
+// watch makes the reactor read ex's socket into ex until its response
+// ends (then done is closed). Call it before the request is written, so
+// no byte of the response arrives unwatched.
+func (r *reactor) watch(ex *exchange) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(ex.fd)}
-	if err := syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, ex.fd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
-	}
 	r.active[int32(ex.fd)] = ex
-	return nil
 }
 
 // unwatch stops reading ex's socket; false if its response had already
@@ -87,13 +96,8 @@ func (r *reactor) unwatch(ex *exchange) bool {
 	if r.active[int32(ex.fd)] != ex {
 		return false
 	}
-	r.remove(ex)
-	return true
-}
-
-func (r *reactor) remove(ex *exchange) {
-	_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, ex.fd, nil)
 	delete(r.active, int32(ex.fd))
+	return true
 }
 
 // poll waits until some sockets are ready and reads each once.
@@ -112,7 +116,8 @@ func (r *reactor) poll() {
 	}
 }
 
-// read drains ex's socket, feeding the response parser.
+// read drains ex's socket, feeding the response parser. A read shorter
+// than the buffer emptied the socket: bytes arriving later raise a new edge.
 func (r *reactor) read(ex *exchange, now time.Time) {
 	for {
 		n, oobn, _, _, err := syscall.Recvmsg(ex.fd, r.buf, r.oob, syscall.MSG_DONTWAIT)
@@ -144,7 +149,7 @@ func (r *reactor) read(ex *exchange, now time.Time) {
 }
 
 func (r *reactor) finish(ex *exchange, err error) {
-	r.remove(ex)
+	delete(r.active, int32(ex.fd))
 	ex.err = err
 	close(ex.done)
 }

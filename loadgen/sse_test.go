@@ -89,7 +89,7 @@ func TestDecoderAgreesWithEncodingJSON(t *testing.T) {
 				msg = `{"id":"c","choices":[{"index":0,"text":"` + tx + `","logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":6}}`
 			}
 			var ev event
-			if err := decodeEvent([]byte(msg), chat, &ev); err != nil {
+			if err := decodeEvent([]byte(msg), chat, &ev, nil); err != nil {
 				t.Fatalf("%s: %v", msg, err)
 			}
 			got := string(appendUnescaped(nil, ev.text))
@@ -114,7 +114,7 @@ func TestDecoderAgreesWithEncodingJSON(t *testing.T) {
 	}
 	for _, bad := range []string{`{"a":}`, `{"a":1`, `{"a" 1}`, `{"a":tru}`, `{"a":"x\q"}`, `{"a":[1 2]}`, `{}{}`} {
 		var ev event
-		if err := decodeEvent([]byte(bad), false, &ev); err == nil {
+		if err := decodeEvent([]byte(bad), false, &ev, nil); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
 		if json.Valid([]byte(bad)) {
@@ -122,7 +122,7 @@ func TestDecoderAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 	var ev event
-	if err := decodeEvent([]byte(`"s"`), false, &ev); err == nil {
+	if err := decodeEvent([]byte(`"s"`), false, &ev, nil); err == nil {
 		t.Error("a message that is not an object was accepted") // vLLM's data.get would raise
 	}
 }
@@ -131,5 +131,33 @@ func TestCompletionsWithoutChoicesFail(t *testing.T) {
 	rec := doScripted(t, false, []read{{11, "data: " + strings.TrimSpace(`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":0}}`) + "\n\ndata: [DONE]\n\n"}})
 	if rec.Success || rec.Error != errNoValidChunk || rec.Latency != 0 || rec.PromptLen != 3 {
 		t.Errorf("%+v", rec)
+	}
+}
+
+// A memo from earlier messages never changes what a message decodes to,
+// whether its prefix matches, half-matches or differs.
+func TestEventMemoNeverChangesTheResult(t *testing.T) {
+	msgs := []string{
+		`{"id":"c","created":17,"choices":[{"index":0,"text":"a"}]}`,
+		`{"id":"c","created":17,"choices":[{"index":0,"text":"b"}]}`,
+		`{"id":"c","created":1717,"choices":[{"index":0,"text":"c"}]}`,
+		`{"id":"c","created":17,"choices":  [{"index":0,"text":"d"}]}`,
+		`{"id":"c","created":17,"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}`,
+		`{"id":"c","created":17,"usage":{"prompt_tokens":3,"completion_tokens":5},"choices":[]}`,
+		`{"id":"c","created":17,"choices":[{"index":0,"text":"e"}]}`,
+		`{"choices":[{"index":0,"text":"f"}],"id":"c"}`,
+		`{"choices":[{"index":0,"text":"g"}],"id":"c"}`,
+		`{"id":"c","created":17,"choices":[{"index":0,"text":"h"}]} trailing`,
+		`{"id":"c","created":17,"choices":`,
+		`{"id":"c","created":17,"choices":[{"index":0,"text":"i"}]}`,
+	}
+	var memo eventMemo
+	for _, m := range msgs {
+		var want, got event
+		wantErr := decodeEvent([]byte(m), false, &want, nil)
+		gotErr := decodeEvent([]byte(m), false, &got, &memo)
+		if (wantErr == nil) != (gotErr == nil) || !reflect.DeepEqual(want, got) {
+			t.Errorf("%s:\n with memo %+v, %v\n without   %+v, %v", m, got, gotErr, want, wantErr)
+		}
 	}
 }

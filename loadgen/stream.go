@@ -30,6 +30,7 @@ type stream struct {
 	hasData bool
 	lastTS  float64 // time of the latest read
 	ev      event
+	memo    eventMemo
 
 	ttft         float64
 	sawChoice    bool // completions: a choice message arrived
@@ -133,7 +134,7 @@ func (s *stream) message(b []byte, ts float64) error {
 	if len(b) == 0 || string(b) == "[DONE]" {
 		return nil
 	}
-	if err := decodeEvent(b, s.chat, &s.ev); err != nil {
+	if err := decodeEvent(b, s.chat, &s.ev, &s.memo); err != nil {
 		return err
 	}
 	ev := &s.ev

@@ -59,6 +59,7 @@ func run() error {
 	flag.Float64Var(&stallMs, "stall-ms", 1000, "length of a stall, ms")
 	flag.DurationVar(&cfg.StartupDelay, "startup-delay", 0, "time before /health answers 200 (e.g. 5s)")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of the fault and jitter RNG")
+	flag.IntVar(&cfg.FlushEvery, "flush-every", 0, "flush token events in groups of N, as a server with N scheduler steps delivers them (0 or 1 = each alone)")
 	flag.IntVar(&cfg.PingEvery, "ping-every", 0, `write an SSE comment ": ping" before every Nth content chunk (0 = never)`)
 	flag.BoolVar(&cfg.PingSameWrite, "ping-same-write", false, "glue the ping to the following chunk instead of writing it alone")
 	flag.BoolVar(&cfg.EOSFinishChunk, "eos-finish-chunk", false, `end streams on a simulated EOS (last chunk empty, finish_reason "stop") instead of the length limit`)

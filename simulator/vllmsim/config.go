@@ -64,6 +64,11 @@ type Config struct {
 	// same write when PingSameWrite.
 	PingEvery     int
 	PingSameWrite bool
+	// FlushEvery > 1 flushes token events in groups of that many (and the
+	// last one), as a server that generates several tokens per scheduler
+	// step (vLLM's --num-scheduler-steps) delivers them; the chunk log then
+	// has each event's write time. 0 or 1 flushes every event.
+	FlushEvery int
 	// EOSFinishChunk ends each stream as vLLM does when the model stops on
 	// EOS: the last token is a chunk with empty content and
 	// finish_reason "stop". By default generation stops at the length limit
@@ -120,7 +125,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("durations must not be negative")
 	case c.JitterFraction < 0 || c.JitterFraction > 1:
 		return fmt.Errorf("jitter fraction %v is outside [0, 1]", c.JitterFraction)
-	case c.DefaultMaxTokens < 0 || c.MaxNumSeqs < 0 || c.KVCacheTokens < 0 || c.MaxModelLen < 0 || c.PingEvery < 0:
+	case c.DefaultMaxTokens < 0 || c.MaxNumSeqs < 0 || c.KVCacheTokens < 0 || c.MaxModelLen < 0 || c.PingEvery < 0 || c.FlushEvery < 0:
 		return fmt.Errorf("counts must not be negative")
 	}
 	rates := []float64{c.Fail500Rate, c.Fail503Rate, c.DisconnectRate, c.StallRate}

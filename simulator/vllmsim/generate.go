@@ -196,6 +196,7 @@ type generation struct {
 	created int64
 	last    time.Time // when the previous token went out
 	sent    int       // tokens sent
+	hold    bool      // write the next event without flushing it
 	aborted bool
 }
 
@@ -361,18 +362,21 @@ func (g *generation) emitToken(k int) bool {
 	g.buf = append(g.buf, open...)
 	g.buf = append(g.buf, word...)
 	g.buf = append(g.buf, tail...)
+	every := g.s.cfg.FlushEvery
+	g.hold = every > 1 && !last && (k+1)%every != 0
 	t, ok := g.write(g.buf)
+	g.hold = false
 	if ok {
 		g.recordToken(t)
 	}
 	return ok
 }
 
-// write sends one event with one Write and one Flush and returns when the
-// flush returned.
+// write sends one event with one Write and, unless held, one Flush, and
+// returns when that returned.
 func (g *generation) write(b []byte) (time.Time, bool) {
 	_, err := g.w.Write(b)
-	if err == nil {
+	if err == nil && !g.hold {
 		err = g.rc.Flush()
 	}
 	return time.Now(), err == nil

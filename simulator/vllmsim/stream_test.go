@@ -2,6 +2,7 @@ package vllmsim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -130,6 +131,31 @@ func TestEachEventIsItsOwnWrite(t *testing.T) {
 		if !strings.HasPrefix(r, "data: {") || !strings.HasSuffix(r, "}\n\n") || strings.Count(r, "\n\n") != 1 {
 			t.Errorf("read %q is not one event", r)
 		}
+	}
+}
+
+func TestFlushEveryDeliversTokensInGroups(t *testing.T) {
+	// 7 tokens 40 ms apart, flushed 3 at a time: reads of 3, 3 and 1 events
+	// (the last with the usage chunk and [DONE] possibly in the same read).
+	_, ts := start(t, vllmsim.Config{ITL: 40 * time.Millisecond, FlushEvery: 3})
+	resp := post(t, ts.URL+"/v1/completions", completionsBody("hi", 7, true), "")
+	defer resp.Body.Close()
+	buf := make([]byte, 64<<10)
+	var tokensPerRead []int
+	for {
+		n, err := resp.Body.Read(buf)
+		if k := strings.Count(string(buf[:n]), `"text":`); k > 0 {
+			tokensPerRead = append(tokensPerRead, k)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(tokensPerRead) != "[3 3 1]" {
+		t.Errorf("tokens per read %v, want [3 3 1]", tokensPerRead)
 	}
 }
 
