@@ -111,14 +111,16 @@ func (r *reactor) poll() {
 	now := time.Now()
 	for _, e := range r.events[:n] {
 		if ex := r.active[e.Fd]; ex != nil {
-			r.read(ex, now)
+			r.read(ex, now, e.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0)
 		}
 	}
 }
 
 // read drains ex's socket, feeding the response parser. A read shorter
-// than the buffer emptied the socket: bytes arriving later raise a new edge.
-func (r *reactor) read(ex *exchange, now time.Time) {
+// than the buffer emptied the socket: bytes arriving later raise a new
+// edge. A closed or failed socket (hup) raises none, so then it reads on
+// until the end of the stream.
+func (r *reactor) read(ex *exchange, now time.Time, hup bool) {
 	for {
 		n, oobn, _, _, err := syscall.Recvmsg(ex.fd, r.buf, r.oob, syscall.MSG_DONTWAIT)
 		switch {
@@ -142,7 +144,7 @@ func (r *reactor) read(ex *exchange, now time.Time) {
 			r.finish(ex, err)
 			return
 		}
-		if n < len(r.buf) {
+		if n < len(r.buf) && !hup {
 			return
 		}
 	}
