@@ -20,6 +20,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/vibench/vllm-inference-benchmark/internal/freeport"
 	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
@@ -30,16 +31,6 @@ import (
 )
 
 const model = "meta-llama/Llama-3.1-405B-Instruct-FP8"
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func temporalBinary(t *testing.T) string {
 	t.Helper()
@@ -80,7 +71,7 @@ type temporalServer struct {
 }
 
 func startTemporal(t *testing.T) *temporalServer {
-	s := &temporalServer{t: t, bin: temporalBinary(t), port: freePort(t), db: filepath.Join(t.TempDir(), "temporal.db")}
+	s := &temporalServer{t: t, bin: temporalBinary(t), port: freeport.Port(t), db: filepath.Join(t.TempDir(), "temporal.db")}
 	s.start()
 	t.Cleanup(s.stop)
 	return s

@@ -17,7 +17,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +29,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/vibench/vllm-inference-benchmark/internal/freeport"
 )
 
 // Cluster is a running control plane.
@@ -63,7 +64,7 @@ func Start(t testing.TB) *Cluster {
 		}
 	})
 
-	etcdPort, peerPort := freePort(t), freePort(t)
+	etcdPort, peerPort := freeport.Port(t), freeport.Port(t)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	c.run(t, "etcd", filepath.Join(bin, "etcd"),
 		"--data-dir", filepath.Join(c.dir, "etcd"),
@@ -76,7 +77,7 @@ func Start(t testing.TB) *Cluster {
 	token := randomHex(t)
 	tokens := filepath.Join(c.dir, "tokens.csv")
 	writeFile(t, tokens, token+",admin,admin,system:masters\n")
-	apiPort := freePort(t)
+	apiPort := freeport.Port(t)
 	c.server = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	c.run(t, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers="+etcdURL,
@@ -111,10 +112,10 @@ func Start(t testing.TB) *Cluster {
 		kc, "--authentication-kubeconfig="+c.kubeconfig, "--authorization-kubeconfig="+c.kubeconfig,
 		"--service-account-private-key-file="+saKey,
 		"--controllers=*,-serviceaccount-token",
-		"--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", freePort(t)))
+		"--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", freeport.Port(t)))
 	c.run(t, "kube-scheduler", filepath.Join(bin, "kube-scheduler"),
 		kc, "--authentication-kubeconfig="+c.kubeconfig, "--authorization-kubeconfig="+c.kubeconfig,
-		"--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", freePort(t)))
+		"--leader-elect=false", "--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", freeport.Port(t)))
 	c.run(t, "kwok", filepath.Join(bin, "kwok"),
 		kc, "--config="+filepath.Join(bin, StagesFile),
 		"--manage-all-nodes=false",
@@ -285,16 +286,6 @@ func (c *Cluster) logTails(t testing.TB) {
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 		t.Logf("k8stest: last lines of %s:\n%s", p.name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func randomHex(t testing.TB) string {
