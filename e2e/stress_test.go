@@ -20,9 +20,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/vibench/vllm-inference-benchmark/internal/freeport"
 	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/internal/freeport"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
 	"github.com/vibench/vllm-inference-benchmark/results/s3test"
