@@ -172,12 +172,7 @@ func (t *rawTransport) dial(ctx context.Context) (*rawConn, error) {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
-	c := &rawConn{fd: fd, r: t.rs[int(t.next.Add(1))%len(t.rs)]}
-	if err := c.r.add(fd); err != nil {
-		c.close()
-		return nil, err
-	}
-	return c, nil
+	return &rawConn{fd: fd, r: t.rs[int(t.next.Add(1))%len(t.rs)]}, nil
 }
 
 func (c *rawConn) close() { syscall.Close(c.fd) }
@@ -239,15 +234,13 @@ func (ex *exchange) body(p []byte) error {
 // roundTrip writes msg and waits until the reactor has read the response
 // into sr or ctx ends (then the error is ctx's cause).
 func (c *rawConn) roundTrip(ctx context.Context, msg []byte, sr *stream, wd *watchdog) (*exchange, error) {
+	if err := c.write(ctx, msg); err != nil {
+		return nil, err
+	}
 	ex := &exchange{fd: c.fd, stream: sr, watch: wd, done: make(chan struct{})}
 	ex.resp.reset()
-	c.r.watch(ex)
-	if err := c.write(ctx, msg); err != nil {
-		if c.r.unwatch(ex) {
-			return nil, err
-		}
-		<-ex.done // the server answered (and closed) before taking the whole request
-		return ex, nil
+	if err := c.r.watch(ex); err != nil {
+		return nil, err
 	}
 	select {
 	case <-ex.done:

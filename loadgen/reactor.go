@@ -67,25 +67,18 @@ func newReactor() (*reactor, error) {
 	return r, nil
 }
 
-// add puts a new connection's socket in the set for good: edge-triggered,
-// so a socket nobody reads (an idle connection the server closed) raises
-// one event, not one per poll. Closing the socket takes it out.
-func (r *reactor) add(fd int) error {
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
-	return os.NewSyscallError("epoll_ctl", syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, fd, &ev))
-}
-
-// epollET is EPOLLET as the unsigned event mask (the syscall package
-// declares it negative).
-const epollET = 1 << 31
-
 // watch makes the reactor read ex's socket into ex until its response
-// ends (then done is closed). Call it before the request is written, so
-// no byte of the response arrives unwatched.
-func (r *reactor) watch(ex *exchange) {
+// ends (then done is closed). The socket is in the set only meanwhile:
+// level-triggered, so bytes that arrived before it was added are seen.
+func (r *reactor) watch(ex *exchange) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(ex.fd)}
+	if err := syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, ex.fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
 	r.active[int32(ex.fd)] = ex
+	return nil
 }
 
 // unwatch stops reading ex's socket; false if its response had already
@@ -96,8 +89,13 @@ func (r *reactor) unwatch(ex *exchange) bool {
 	if r.active[int32(ex.fd)] != ex {
 		return false
 	}
-	delete(r.active, int32(ex.fd))
+	r.remove(ex)
 	return true
+}
+
+func (r *reactor) remove(ex *exchange) {
+	_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, ex.fd, nil)
+	delete(r.active, int32(ex.fd))
 }
 
 // poll waits until some sockets are ready and reads each once.
@@ -116,10 +114,9 @@ func (r *reactor) poll() {
 	}
 }
 
-// read drains ex's socket, feeding the response parser. A read shorter
-// than the buffer emptied the socket: bytes arriving later raise a new
-// edge. A closed or failed socket (hup) raises none, so then it reads on
-// until the end of the stream.
+// read reads ex's socket until a read comes back short (the socket is
+// empty; level-triggered, it is reported again when bytes arrive) or, on
+// a closed or failed socket (hup), until the end of the stream.
 func (r *reactor) read(ex *exchange, now time.Time, hup bool) {
 	for {
 		n, oobn, _, _, err := syscall.Recvmsg(ex.fd, r.buf, r.oob, syscall.MSG_DONTWAIT)
@@ -151,7 +148,7 @@ func (r *reactor) read(ex *exchange, now time.Time, hup bool) {
 }
 
 func (r *reactor) finish(ex *exchange, err error) {
-	delete(r.active, int32(ex.fd))
+	r.remove(ex)
 	ex.err = err
 	close(ex.done)
 }
