@@ -3,7 +3,10 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -290,5 +293,21 @@ func TestHostHeaderRoutesTheRequest(t *testing.T) {
 	}
 	if h := (<-got).host; h != "vllm.example:8000" {
 		t.Errorf("Host %q", h)
+	}
+}
+
+// https streams go through net/http, timed as each read returns.
+func TestHTTPSGoesThroughNetHTTP(t *testing.T) {
+	events := strings.Join(tokenEvents(true, 3), "")
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, events)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, true, nil)
+	c.http.Transport.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	rec := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 3}, "r")
+	if rec.Status != metrics.StatusCompleted || rec.GeneratedText != wantTokenText(3) || len(rec.ITL) != 3 {
+		t.Errorf("%+v", rec)
 	}
 }
