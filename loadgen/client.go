@@ -26,6 +26,7 @@ package loadgen
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -143,9 +144,18 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.APIKey != "" {
 		c.header.Set("Authorization", "Bearer "+opts.APIKey)
 	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		c.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+		u.User = nil
+		c.url = u.String()
+	}
 	for k, v := range opts.Headers {
 		if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidHeaderFieldValue(v) {
 			return nil, fmt.Errorf("ClientOptions.Headers[%q]: not a valid HTTP header (no spaces, colons or line breaks in names, no line breaks in values)", k)
+		}
+		if framing[http.CanonicalHeaderKey(k)] {
+			return nil, fmt.Errorf("ClientOptions.Headers[%q]: the client sets this header itself; remove it", k)
 		}
 		c.header.Set(k, v)
 	}
@@ -200,6 +210,11 @@ func idleConns(maxConcurrency int) int {
 	}
 	return maxConcurrency
 }
+
+// framing are the headers that say how a message is delimited or how the
+// connection is kept; the client writes them itself.
+var framing = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Te": true, "Trailer": true, "Upgrade": true}
 
 // userAgent names this client to the server.
 const userAgent = "vllm-inference-benchmark"
@@ -302,17 +317,24 @@ func (c *Client) failed(rec metrics.Record, ctx, reqCtx context.Context, what st
 	rec.Success = false
 	rec.Status = metrics.StatusFailed
 	switch cause := context.Cause(reqCtx); {
-	case ctx.Err() != nil:
+	case expired(ctx):
 		rec.Status = metrics.StatusInterrupted
 		rec.Error = ReasonCutOff
 	case errors.Is(cause, errStalled):
 		rec.Error = fmt.Sprintf("stalled: no bytes from the server for %v", c.stall)
-	case errors.Is(cause, errTimedOut):
+	case errors.Is(cause, errTimedOut) || expired(reqCtx):
 		rec.Error = fmt.Sprintf("timed out: the request took longer than %v", c.total)
 	default:
 		rec.Error = what + ": " + err.Error()
 	}
 	return rec
+}
+
+// expired: ctx ended, or its deadline passed and a dial or read that
+// shares it failed first.
+func expired(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }
 
 // reasonPhrase is the server's status text (vLLM reports aiohttp's

@@ -211,8 +211,8 @@ func TestKeepAliveReusesOneConnection(t *testing.T) {
 }
 
 // A server that closes a kept-alive connection without saying so (as an
-// idle timeout does) costs no request: the client retries on a new one.
-func TestServerClosedIdleConnectionIsRetried(t *testing.T) {
+// idle timeout does) costs no request: the pool's liveness check drops it.
+func TestServerClosedIdleConnectionIsNotUsed(t *testing.T) {
 	url, conns := pieceServer(t, 2*time.Millisecond, func(int) []string {
 		return append(chunked(tokenEvents(true, 2)), "") // then close
 	})
@@ -309,5 +309,78 @@ func TestHTTPSGoesThroughNetHTTP(t *testing.T) {
 	rec := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 3}, "r")
 	if rec.Status != metrics.StatusCompleted || rec.GeneratedText != wantTokenText(3) || len(rec.ITL) != 3 {
 		t.Errorf("%+v", rec)
+	}
+}
+
+// A request that went out is never sent again: a server that reads it and
+// closes without answering fails it, as net/http does for a POST.
+func TestWrittenRequestIsNotSentTwice(t *testing.T) {
+	var seen atomic.Int32
+	url, _ := pieceServer(t, time.Millisecond, func(n int) []string {
+		seen.Add(1)
+		if n == 2 {
+			return []string{""} // read the request, then close
+		}
+		return chunked(tokenEvents(false, 2))
+	})
+	c := newTestClient(t, url, false, nil)
+	first := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 2}, "r1")
+	second := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 2}, "r2")
+	if first.Status != metrics.StatusCompleted || second.Status != metrics.StatusFailed || !strings.HasPrefix(second.Error, "request failed: ") {
+		t.Fatalf("first %+v\nsecond %+v", first, second)
+	}
+	if n := seen.Load(); n != 2 {
+		t.Errorf("the server saw %d requests, want 2", n)
+	}
+}
+
+// A server that answers before taking the whole body (413) and closes is
+// reported by its answer, not by the failed write.
+func TestEarlyAnswerToAnUnreadBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		var head []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(head, []byte("\r\n\r\n")) {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			head = append(head, buf[:n]...)
+		}
+		_, _ = io.WriteString(conn, "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+		time.Sleep(50 * time.Millisecond)
+	}()
+	c := newTestClient(t, "http://"+ln.Addr().String(), false, nil)
+	prompt := strings.Repeat("word ", 8<<20/5)
+	rec := c.Do(context.Background(), datasets.Sample{Prompt: prompt, ExpectedOutputLen: 2}, "r")
+	if rec.Status != metrics.StatusFailed || rec.Error != "Payload Too Large" {
+		t.Errorf("status %s error %q, want the server's 413", rec.Status, rec.Error)
+	}
+}
+
+func TestFramingHeadersAndURLCredentials(t *testing.T) {
+	for _, h := range []string{"content-length", "Transfer-Encoding", "connection"} {
+		_, err := NewClient(ClientOptions{Backend: BackendOpenAI, URL: "http://h/v1/completions", Model: "m", Headers: map[string]string{h: "1"}})
+		if err == nil || !strings.Contains(err.Error(), "sets this header itself") {
+			t.Errorf("header %s: %v", h, err)
+		}
+	}
+	srv, got := capturingServer(t, false)
+	c := newTestClient(t, strings.Replace(srv.URL, "http://", "http://user:pa%20ss@", 1), false, nil)
+	if rec := c.Do(context.Background(), datasets.Sample{Prompt: "p", ExpectedOutputLen: 3}, "id"); rec.Status != metrics.StatusCompleted {
+		t.Fatalf("%+v", rec)
+	}
+	if a := (<-got).header.Get("Authorization"); a != "Basic dXNlcjpwYSBzcw==" {
+		t.Errorf("Authorization %q, want Basic for user:pa ss", a)
 	}
 }

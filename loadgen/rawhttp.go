@@ -184,16 +184,18 @@ func (c *rawConn) alive() bool {
 	return err == syscall.EAGAIN
 }
 
-// write sends msg; ending ctx shuts the socket down, which unblocks it.
-func (c *rawConn) write(ctx context.Context, msg []byte) error {
+// write sends msg and says how many of its bytes went out; ending ctx
+// shuts the socket down, which unblocks it.
+func (c *rawConn) write(ctx context.Context, msg []byte) (int, error) {
 	shut := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
 		close(shut)
 	})
+	written := 0
 	var err error
-	for len(msg) > 0 {
-		n, werr := syscall.Write(c.fd, msg)
+	for written < len(msg) {
+		n, werr := syscall.Write(c.fd, msg[written:])
 		if werr == syscall.EINTR {
 			continue
 		}
@@ -201,12 +203,12 @@ func (c *rawConn) write(ctx context.Context, msg []byte) error {
 			err = os.NewSyscallError("write", werr)
 			break
 		}
-		msg = msg[n:]
+		written += n
 	}
 	if !stop() {
 		<-shut // the socket may be closed only after the shutdown
 	}
-	return err
+	return written, err
 }
 
 // exchange is one response being read by a reactor.
@@ -231,45 +233,65 @@ func (ex *exchange) body(p []byte) error {
 	return nil
 }
 
+// earlyAnswerWait bounds the wait for a response already in the socket
+// when the request could not be written whole.
+const earlyAnswerWait = time.Second
+
 // roundTrip writes msg and waits until the reactor has read the response
-// into sr or ctx ends (then the error is ctx's cause).
-func (c *rawConn) roundTrip(ctx context.Context, msg []byte, sr *stream, wd *watchdog) (*exchange, error) {
-	if err := c.write(ctx, msg); err != nil {
-		return nil, err
-	}
-	ex := &exchange{fd: c.fd, stream: sr, watch: wd, done: make(chan struct{})}
+// into sr or ctx ends (then the error is ctx's cause); written is how much
+// of msg went out. A server that answers and closes before taking the
+// whole request (413, 400) is reported by its answer, as net/http does.
+func (c *rawConn) roundTrip(ctx context.Context, msg []byte, sr *stream, wd *watchdog) (ex *exchange, written int, err error) {
+	written, werr := c.write(ctx, msg)
+	ex = &exchange{fd: c.fd, stream: sr, watch: wd, done: make(chan struct{})}
 	ex.resp.reset()
 	if err := c.r.watch(ex); err != nil {
-		return nil, err
+		return nil, written, err
+	}
+	var late <-chan time.Time // nil: never
+	if werr != nil {
+		late = time.After(earlyAnswerWait)
 	}
 	select {
 	case <-ex.done:
 	case <-ctx.Done():
 		if c.r.unwatch(ex) {
-			return nil, context.Cause(ctx)
+			if werr != nil {
+				return nil, written, werr
+			}
+			return nil, written, context.Cause(ctx)
+		}
+		<-ex.done
+	case <-late:
+		if c.r.unwatch(ex) {
+			return nil, written, werr
 		}
 		<-ex.done
 	}
-	return ex, nil
+	if werr != nil && ex.resp.status == 0 {
+		return nil, written, werr
+	}
+	return ex, written, nil
 }
 
-// doRaw is Do over the raw transport. A reused connection the server
-// closed before answering is retried once on a new one, as net/http does.
+// doRaw is Do over the raw transport. As vLLM's clock, StartTime is
+// taken before a connection is taken or dialled. As net/http, a request is
+// sent again (once, on a new connection) only if none of it went out on a
+// kept-alive connection the server had closed.
 func (c *Client) doRaw(ctx, reqCtx context.Context, rec metrics.Record, s datasets.Sample, body []byte, wd *watchdog) metrics.Record {
 	msg := c.raw.message(body, rec.RequestID)
+	st := c.now()
+	rec.StartTime = st
 	for attempt := 0; ; attempt++ {
 		conn, reused, err := c.raw.get(reqCtx)
 		if err != nil {
 			return c.failed(rec, ctx, reqCtx, "request failed", err)
 		}
-		retry := reused && attempt == 0
-		st := c.now()
-		rec.StartTime = st
 		sr := newStream(c.chat, st, s.ExpectedOutputLen)
-		ex, err := conn.roundTrip(reqCtx, msg, sr, wd)
+		ex, written, err := conn.roundTrip(reqCtx, msg, sr, wd)
 		if err != nil {
 			conn.close()
-			if retry && reqCtx.Err() == nil {
+			if reused && attempt == 0 && written == 0 && reqCtx.Err() == nil {
 				continue
 			}
 			sr.partial(&rec)
@@ -284,8 +306,8 @@ func (c *Client) doRaw(ctx, reqCtx context.Context, rec metrics.Record, s datase
 		case ex.malformed != nil:
 			sr.partial(&rec)
 			return c.failed(rec, ctx, reqCtx, "malformed stream message", ex.malformed)
-		case ex.err != nil && retry && !ex.gotBytes && reqCtx.Err() == nil:
-			continue
+		case ex.err != nil && !ex.gotBytes:
+			return c.failed(rec, ctx, reqCtx, "request failed", ex.err)
 		case ex.err != nil:
 			sr.partial(&rec)
 			return c.failed(rec, ctx, reqCtx, "stream broken", ex.err)

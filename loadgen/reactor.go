@@ -12,8 +12,10 @@ import (
 // batchWindow is how long a reactor rests after each poll, so that one
 // wake-up reads every stream that received bytes meanwhile. Waking the
 // process once per token costs more than reading the token (see
-// bench/RESULTS.md); the kernel's receive timestamps keep each event's time
-// exact however late the reactor reads it.
+// bench/RESULTS.md). A token read late keeps its time: the kernel's
+// receive timestamp. Tokens of one stream that arrive within one rest (or
+// while the reader is behind) share one read and so the last one's time,
+// as they would in any client reading after they arrived.
 const batchWindow = 500 * time.Microsecond
 
 // reactor reads the responses of plain-HTTP requests: one epoll set of
