@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/vibench/vllm-inference-benchmark/engine"
 )
 
 // Chart geometry in SVG user units; the page scales the SVG to its column.
@@ -21,31 +23,8 @@ const (
 	maxMarkers = 150
 )
 
-// sliceRow is one timeseries line as engine writes it (slice, replica);
-// the pointer fields are optional server-side measurements.
-type sliceRow struct {
-	Slice        int     `json:"slice"`
-	Replica      int     `json:"replica"`
-	Requests     int     `json:"requests"`
-	Completed    int     `json:"completed"`
-	Failed       int     `json:"failed"`
-	Interrupted  int     `json:"interrupted"`
-	TTFTP50      float64 `json:"ttft_p50_ms"`
-	TTFTP99      float64 `json:"ttft_p99_ms"`
-	ITLP50       float64 `json:"itl_p50_ms"`
-	ITLP99       float64 `json:"itl_p99_ms"`
-	E2ELP50      float64 `json:"e2el_p50_ms"`
-	OutputTokens int     `json:"output_tokens"`
-	OutputTokS   float64 `json:"output_tokens_per_s"`
-	RequestS     float64 `json:"requests_per_s"`
-	LatenessP99  float64 `json:"send_lateness_p99_ms"`
-
-	ServerRunning *float64 `json:"server_running"`
-	ServerWaiting *float64 `json:"server_waiting"`
-	KVCacheUsage  *float64 `json:"kv_cache_usage"` // fraction 0..1, as vLLM's kv_cache_usage_perc
-	GPUPowerAvgW  *float64 `json:"gpu_power_avg_w"`
-	GPUPowerMaxW  *float64 `json:"gpu_power_max_w"`
-}
+// sliceRow is one line of the run's timeseries, as engine writes it.
+type sliceRow = engine.SliceRow
 
 // metric is one chart: what to read from a row and how to label it.
 type metric struct {
@@ -68,12 +47,22 @@ func always(get func(sliceRow) float64) func(sliceRow) (float64, bool) {
 	return func(r sliceRow) (float64, bool) { return get(r), true }
 }
 
-func present(get func(sliceRow) *float64, scale float64) func(sliceRow) (float64, bool) {
+// server and gpu read the optional measurements of a row that has them.
+func server(get func(*engine.ServerMetrics) float64, scale float64) func(sliceRow) (float64, bool) {
 	return func(r sliceRow) (float64, bool) {
-		if p := get(r); p != nil {
-			return *p * scale, true
+		if r.ServerMetrics == nil {
+			return 0, false
 		}
-		return 0, false
+		return get(r.ServerMetrics) * scale, true
+	}
+}
+
+func gpu(get func(*engine.GPUPower) float64) func(sliceRow) (float64, bool) {
+	return func(r sliceRow) (float64, bool) {
+		if r.GPUPower == nil {
+			return 0, false
+		}
+		return get(r.GPUPower), true
 	}
 }
 
@@ -88,11 +77,11 @@ var metrics = []metric{
 	{title: "Requests failed per slice", counts: true, axis: "Failed", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Failed) })},
 	{title: "Requests interrupted per slice", counts: true, axis: "Interrupted", unit: "requests", value: always(func(r sliceRow) float64 { return float64(r.Interrupted) })},
 	{title: "Client send lateness, p99", axis: "Lateness p99", unit: "ms", value: always(func(r sliceRow) float64 { return r.LatenessP99 })},
-	{title: "Server queue: requests running", axis: "Running", unit: "requests", optional: true, value: present(func(r sliceRow) *float64 { return r.ServerRunning }, 1)},
-	{title: "Server queue: requests waiting", axis: "Waiting", unit: "requests", optional: true, value: present(func(r sliceRow) *float64 { return r.ServerWaiting }, 1)},
-	{title: "KV-cache usage", axis: "KV-cache usage", unit: "%", optional: true, fixedMax: 100, value: present(func(r sliceRow) *float64 { return r.KVCacheUsage }, 100)},
-	{title: "GPU power, average", axis: "Power avg", unit: "W", optional: true, value: present(func(r sliceRow) *float64 { return r.GPUPowerAvgW }, 1)},
-	{title: "GPU power, maximum", axis: "Power max", unit: "W", optional: true, value: present(func(r sliceRow) *float64 { return r.GPUPowerMaxW }, 1)},
+	{title: "Server queue: requests running", axis: "Running", unit: "requests", optional: true, value: server(func(m *engine.ServerMetrics) float64 { return m.RunningMean }, 1)},
+	{title: "Server queue: requests waiting", axis: "Waiting", unit: "requests", optional: true, value: server(func(m *engine.ServerMetrics) float64 { return m.WaitingMean }, 1)},
+	{title: "KV-cache usage", axis: "KV-cache usage", unit: "%", optional: true, fixedMax: 100, value: server(func(m *engine.ServerMetrics) float64 { return m.KVCacheUsageMean }, 100)},
+	{title: "GPU power, average", axis: "Power avg", unit: "W", optional: true, value: gpu(func(g *engine.GPUPower) float64 { return g.AvgWattsGPU })},
+	{title: "GPU power, maximum", axis: "Power max", unit: "W", optional: true, value: gpu(func(g *engine.GPUPower) float64 { return g.MaxWattsGPU })},
 }
 
 // timeAxis maps a slice number to the x value and names the axis.
