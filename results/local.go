@@ -110,16 +110,7 @@ func syncDir(dir string) {
 }
 
 func (s *LocalStore) Get(ctx context.Context, key string) ([]byte, error) {
-	rc, err := s.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	body, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("results: read %s: %w", s.Location(key), err)
-	}
-	return body, nil
+	return readAll(ctx, s, key)
 }
 
 func (s *LocalStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -164,16 +164,7 @@ func (s *S3Store) PutReader(ctx context.Context, key string, r io.Reader) error 
 }
 
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, error) {
-	rc, err := s.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	body, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("results: read %s: %w", s.Location(key), err)
-	}
-	return body, nil
+	return readAll(ctx, s, key)
 }
 
 func (s *S3Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {

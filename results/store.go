@@ -61,3 +61,20 @@ func checkSegment(seg string) error {
 	}
 	return nil
 }
+
+// readAll is Get for a store that can Open a key and name its location.
+func readAll(ctx context.Context, s interface {
+	Open(context.Context, string) (io.ReadCloser, error)
+	Location(string) string
+}, key string) ([]byte, error) {
+	rc, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("results: read %s: %w", s.Location(key), err)
+	}
+	return body, nil
+}
