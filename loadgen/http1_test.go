@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -136,15 +137,14 @@ func pieceServer(t *testing.T, gap time.Duration, respond func(n int) []string) 
 			go func() {
 				defer conns.open.Add(-1)
 				defer c.Close()
-				buf := make([]byte, 64<<10)
+				br := bufio.NewReader(c)
 				for {
-					var req []byte
-					for !bytes.Contains(req, []byte("\r\n\r\n")) || !bodyComplete(req) {
-						n, err := c.Read(buf)
-						if err != nil {
-							return
-						}
-						req = append(req, buf[:n]...)
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						return
 					}
 					for _, piece := range respond(int(requests.Add(1))) {
 						if piece == "" {
@@ -163,24 +163,6 @@ func pieceServer(t *testing.T, gap time.Duration, respond func(n int) []string) 
 }
 
 type connCounts struct{ accepted, open atomic.Int32 }
-
-func bodyComplete(req []byte) bool {
-	head, body, _ := bytes.Cut(req, []byte("\r\n\r\n"))
-	for line := range strings.SplitSeq(string(head), "\r\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
-			return len(body) >= atoi(strings.TrimSpace(v))
-		}
-	}
-	return true
-}
-
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
 
 func chunked(events []string) []string {
 	out := []string{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"}

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -61,13 +62,10 @@ func newRawTransport(u *url.URL, header http.Header, maxConcurrency int) (*rawTr
 		host = h // a Host header routes through an ingress or proxy
 	}
 	head := []byte("POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + host + "\r\n")
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range header {
-			if k != "Host" && !yield(k) {
-				return
-			}
+	for _, k := range slices.Sorted(maps.Keys(header)) {
+		if k == "Host" {
+			continue
 		}
-	}) {
 		for _, v := range header[k] {
 			head = append(head, k+": "+v+"\r\n"...)
 		}
