@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
@@ -50,6 +51,14 @@ type Activities struct {
 	// from after each slice; DCGMSelector narrows them to the run's GPUs.
 	PrometheusURL string
 	DCGMSelector  string
+	// Heartbeat, when set, records an activity heartbeat synchronously (the
+	// worker's client.RecordActivityHeartbeat with the activity's task
+	// token), so LoadSlice knows when Temporal stops hearing it; nil uses
+	// the SDK's asynchronous activity.RecordHeartbeat and never loses the
+	// lease (test environments).
+	Heartbeat func(ctx context.Context, details any) error
+	// SpillDir keeps parts the store would not take (default in os.TempDir).
+	SpillDir string
 
 	plans sync.Map // request hash -> *planEntry
 }
@@ -97,6 +106,14 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (Plan, error)
 	if err := results.ValidateRunID(in.RunID); err != nil {
 		return Plan{}, invalid(err)
 	}
+	claim := engine.Manifest{RunID: in.RunID, Execution: in.Execution, StartedAt: in.StartedAt, Replicas: req.Replicas()}
+	if err := engine.ClaimRun(ctx, a.Store, claim); err != nil {
+		var ie *engine.InputError
+		if errors.As(err, &ie) {
+			return Plan{}, invalid(err)
+		}
+		return Plan{}, err
+	}
 	d, err := a.deployer(req)
 	if err != nil {
 		return Plan{}, err
@@ -119,7 +136,16 @@ func (a *Activities) Prepare(ctx context.Context, in PrepareInput) (Plan, error)
 		return Plan{}, err
 	}
 	return Plan{NumPrompts: len(p.Offsets), NumSlices: p.NumSlices(), LastOffset: p.LastOffset(),
-		Model: p.Model, TokenizerName: p.Tokenizer.Name(), GPUType: req.GPUType, SearchAttributes: a.SearchAttributes}, nil
+		Model: p.Model, ServedModelName: p.Request.ServedModelName, TokenizerName: p.Tokenizer.Name(), GPUType: req.GPUType, SearchAttributes: a.SearchAttributes}, nil
+}
+
+func isCanceled(err error) bool { return temporal.IsCanceledError(err) }
+
+// isGone: Temporal no longer runs this attempt (timed out, completed
+// elsewhere, workflow closed, paused or reset).
+func isGone(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf) || errors.Is(err, activity.ErrActivityPaused) || errors.Is(err, activity.ErrActivityReset)
 }
 
 func invalid(err error) error {
@@ -158,9 +184,6 @@ func (a *Activities) Teardown(ctx context.Context, in TeardownInput) error {
 	}
 	return d.Teardown(ctx, in.RunID, in.Request, in.Deployment)
 }
-
-// heartbeatEvery keeps a slice's heartbeat fresh between flushes.
-const heartbeatEvery = time.Second
 
 // ResolveEndpoints re-resolves the replicas' endpoints before a slice.
 func (a *Activities) ResolveEndpoints(ctx context.Context, in TeardownInput) ([]string, error) {

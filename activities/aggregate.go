@@ -2,24 +2,34 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 
 	"go.temporal.io/sdk/activity"
 
 	"github.com/vibench/vllm-inference-benchmark/engine"
-	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/report"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
-// Aggregate reads every stored record of the run and writes result.json
-// (vLLM's JSON for the whole run, with the run's accounting after vLLM's
-// keys), result.txt (the table), and timeseries.json/.csv. The result is
-// written last, after every part it was computed from.
+// AggregateProgress is Aggregate's heartbeat.
+type AggregateProgress struct {
+	SlicesRead int `json:"slices_read"`
+	Slices     int `json:"slices"`
+}
+
+// Aggregate writes the run's manifest (what ran, how it ended), then reads
+// every stored record of the run and writes timeseries.json/.csv,
+// result.txt (the table) and result.json (vLLM's JSON for the whole run,
+// with the run's accounting after vLLM's keys): exactly what
+// `starter recompute --run` computes from the store alone. The result is
+// written last, after every object it was computed from.
 func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (AggregateResult, error) {
 	req := in.Request
 	if in.Model != "" {
 		req.Model = in.Model
+	}
+	if in.ServedModelName != "" {
+		req.ServedModelName = in.ServedModelName
 	}
 	plan, err := a.plan(ctx, req, req.ReplicaBaseURL(0))
 	if err != nil {
@@ -29,34 +39,37 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 	for k := range in.NumSlices {
 		scheduled += len(plan.SliceArrivals(k)) * in.Replicas
 	}
-	activity.RecordHeartbeat(ctx, "reading parts")
-	out, err := engine.Aggregate(ctx, a.Store, in.RunID, engine.AggregateOptions{
-		Request: plan.Request, Model: plan.Model, Tokenizer: plan.Tokenizer, Date: in.StartedAt, Scheduled: scheduled,
-	})
+	m := engine.Manifest{RunID: in.RunID, Execution: in.Execution, StartedAt: in.StartedAt, Model: plan.Model,
+		Replicas: in.Replicas, SlicesStarted: in.NumSlices, Scheduled: scheduled, Partial: in.Partial, Reason: in.Reason}
+	if err := engine.WriteManifest(ctx, a.Store, m); err != nil {
+		return AggregateResult{}, err
+	}
+	activity.RecordHeartbeat(ctx, AggregateProgress{Slices: in.NumSlices})
+	final, err := engine.Finalize(ctx, a.Store, in.RunID, engine.FinalizeOptions{Tokenizer: plan.Tokenizer,
+		Progress: func(read, slices int) {
+			activity.RecordHeartbeat(ctx, AggregateProgress{SlicesRead: read, Slices: slices})
+		}})
 	if err != nil {
 		return AggregateResult{}, err
 	}
-	acc := engine.AccountingOf(out, plan.Tokenizer)
-	acc.Partial, acc.Reason = in.Partial, in.Reason
-	table := metrics.FormatReport(out.Result, out.Info) + engine.WarningLine(out.Health)
-	ts, _ := json.MarshalIndent(out.Timeseries, "", "  ")
 	writes := []struct {
 		key  string
 		body []byte
 	}{
-		{results.TimeseriesJSONKey(in.RunID), ts},
-		{results.TimeseriesCSVKey(in.RunID), []byte(engine.TimeseriesCSV(out.Timeseries))},
-		{results.TableKey(in.RunID), []byte(table)},
-		{results.ResultKey(in.RunID), []byte(metrics.ResultJSON(out.Result, out.Info, engine.Extras(acc, &out.Health, out.GPU)...))},
+		{results.TimeseriesJSONKey(in.RunID), final.TimeseriesJSON},
+		{results.TimeseriesCSVKey(in.RunID), []byte(final.TimeseriesCSV)},
+		{results.TableKey(in.RunID), []byte(final.Table)},
+		{results.ResultKey(in.RunID), []byte(final.ResultJSON)},
 	}
 	for _, w := range writes {
 		if err := a.Store.Put(ctx, w.key, w.body); err != nil {
-			return AggregateResult{}, err
+			return AggregateResult{}, fmt.Errorf("store %s: %w", w.key, err)
 		}
 	}
 	if _, err := report.Write(ctx, a.Store, in.RunID); err != nil {
 		return AggregateResult{}, err
 	}
+	acc := final.Accounting
 	return AggregateResult{ResultKey: results.ResultKey(in.RunID), Location: a.Store.Location(results.ResultKey(in.RunID)),
-		Table: table, Completed: acc.Completed, Failed: acc.Failed, Interrupted: acc.Interrupted}, nil
+		Table: final.Table, Completed: acc.Completed, Failed: acc.Failed, Interrupted: acc.Interrupted}, nil
 }

@@ -21,142 +21,243 @@ import (
 
 // Interruption reasons recorded by LoadSlice.
 const (
-	ReasonNoWorker = "interrupted: no worker was running this slice at the request's send time (worker restart)"
-	ReasonStopped  = "interrupted: the run was stopped or cancelled"
+	ReasonNoWorker  = "interrupted: no worker was running this slice at the request's send time (worker restart)"
+	ReasonStopped   = "interrupted: the run was stopped or cancelled"
+	ReasonLeaseLost = "interrupted: this worker lost contact with Temporal, so another attempt may run the slice"
+	ReasonOverdue   = "interrupted: overdue when the slice could start"
 )
+
+// StopFlushTimeout bounds the final flush of a slice whose worker is
+// shutting down; the worker's stop timeout must be longer.
+const StopFlushTimeout = 20 * time.Second
+
+// OverdueTolerance is how late an arrival may still be sent when its slice
+// starts or resumes; an arrival later than that is recorded as
+// interrupted, never fired in a burst with the others.
+const OverdueTolerance = 2 * time.Second
 
 // LoadSlice sends one replica's share of one slice, anchored to the run's
 // T0, and follows the slice protocol: records go to numbered parts in the
-// store, then the heartbeat says how many are stored. A retry reads what is
-// stored, never resends it, sends what is still due, and records as
-// interrupted what fell due while no worker ran, so every request of the
-// slice is counted exactly once.
+// store under this attempt's number, then the heartbeat says how many are
+// stored. A retry reads what every attempt stored, never resends it, sends
+// what is still due, and records as interrupted what fell due while no
+// worker ran, so every request of the slice is counted exactly once.
+//
+// The attempt holds a lease: it heartbeats every second, and when no
+// heartbeat has reached Temporal for leaseFor (or Temporal says the
+// activity is cancelled or gone) it stops sending, so a retry that Temporal
+// starts after the heartbeat timeout never sends what this attempt sent.
 func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult, error) {
-	log := a.Log.With(zap.String("run_id", in.RunID), zap.Int("slice", in.Slice), zap.Int("replica", in.Replica))
+	info := activity.GetInfo(ctx)
+	log := a.Log.With(zap.String("run_id", in.RunID), zap.Int("slice", in.Slice), zap.Int("replica", in.Replica),
+		zap.Int32("attempt", info.Attempt))
 	req := in.Request
 	if in.Model != "" {
 		req.Model = in.Model
+	}
+	if in.ServedModelName != "" {
+		req.ServedModelName = in.ServedModelName
 	}
 	plan, err := a.plan(ctx, req, in.Endpoint)
 	if err != nil {
 		return SliceResult{}, err
 	}
-	client, err := plan.Client(in.Endpoint)
-	if err != nil {
-		return SliceResult{}, invalid(err)
+	if n, err := engine.RecoverSpilled(ctx, a.Store, a.SpillDir, results.ReplicaPrefix(in.RunID, in.Slice, in.Replica)); err != nil {
+		return SliceResult{}, fmt.Errorf("uploading parts an earlier attempt kept on disk: %w", err)
+	} else if n > 0 {
+		log.Info("uploaded parts an earlier attempt kept on disk", zap.Int("parts", n))
 	}
-	defer client.Close()
-	summary := metrics.NewSummary()
-	done, parts, err := a.stored(ctx, in, summary)
+	stored, err := engine.ReadUnitOf(ctx, a.Store, in.RunID, in.Slice, in.Replica)
 	if err != nil {
 		return SliceResult{}, err
 	}
 	var last SliceProgress
-	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil && last.PartsFlushed > parts {
-		return SliceResult{}, fmt.Errorf("heartbeat says %d parts are stored but the store holds %d", last.PartsFlushed, parts)
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil && last.PartsFlushed > 0 {
+		if n := countParts(ctx, a.Store, in, last.Attempt); n < last.PartsFlushed {
+			return SliceResult{}, fmt.Errorf("attempt %d heartbeated %d stored parts but the store holds %d", last.Attempt, last.PartsFlushed, n)
+		}
 	}
-	resumed := parts > 0 || activity.GetInfo(ctx).Attempt > 1
-	// Anchor T0 on this process's monotonic clock.
-	t0 := time.Now().Add(time.Until(in.T0))
-	t0Mono := loadgen.MonotonicSeconds(t0)
+	resumed := len(stored.Records) > 0 || info.Attempt > 1
+	t0 := time.Now().Add(time.Until(in.T0)) // T0 on this process's monotonic clock
 	elapsed := time.Since(t0).Seconds()
 
-	rec := &engine.Recorder{Store: a.Store, RunID: in.RunID, Slice: in.Slice, Replica: in.Replica, FirstPart: parts,
-		OnFlush: func(p, n int) { activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n}) }}
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRun()
-	rec.Start(runCtx)
-
+	done := map[int]bool{}
+	summary := metrics.NewSummary()
+	for _, r := range stored.Records {
+		done[r.Index] = true
+		summary.Add(r)
+	}
 	prefix := engine.RequestIDPrefix(req, in.RunID, in.Replica)
-	var toSend []loadgen.Arrival
+	var send []loadgen.Arrival
+	var unsent []metrics.Record
 	for _, arr := range plan.SliceArrivals(in.Slice) {
+		late := elapsed - arr.Offset
 		switch {
 		case done[arr.Index]:
-		case (resumed || in.Gap != "") && arr.Offset < elapsed:
-			reason := ReasonNoWorker
-			if in.Gap != "" && !resumed {
-				reason = "interrupted: " + in.Gap
-			}
-			r := interrupted(arr, in.Replica, prefix, reason)
-			summary.Add(r)
-			rec.Add(r)
+		case resumed && late > 0:
+			unsent = append(unsent, interrupted(arr, in.Replica, prefix, ReasonNoWorker))
+		case in.Gap != "" && late > 0:
+			unsent = append(unsent, interrupted(arr, in.Replica, prefix, "interrupted: "+in.Gap))
+		case late > OverdueTolerance.Seconds():
+			unsent = append(unsent, interrupted(arr, in.Replica, prefix,
+				fmt.Sprintf("%s by %.1f s (the slice's activity started late)", ReasonOverdue, late)))
 		default:
-			toSend = append(toSend, arr)
+			send = append(send, arr)
 		}
 	}
 
-	// Stop sending when the workflow cancels (stop early, cancel) or the
-	// worker shuts down; the latter leaves unsent requests to the retry.
+	// Stop sending when the workflow cancels (stop early, cancel), the lease
+	// is lost, or the worker shuts down; the last leaves unsent requests to
+	// the retry.
+	runCtx, cancelRun := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRun(nil)
 	var workerStopping atomic.Bool
 	go func() {
 		select {
 		case <-ctx.Done():
+			cancelRun(errStopped)
 		case <-activity.GetWorkerStopChannel(ctx):
 			workerStopping.Store(true)
+			cancelRun(errWorkerStopping)
 		case <-runCtx.Done():
-			return
 		}
-		cancelRun()
 	}()
-	go heartbeat(runCtx, ctx, rec)
+	var progress atomic.Pointer[SliceProgress]
+	progress.Store(&SliceProgress{Attempt: int(info.Attempt)})
+	lease := a.holdLease(ctx, runCtx, cancelRun, log, func() any { return *progress.Load() })
+	defer lease()
 
-	server := engine.SampleServer(runCtx, in.Endpoint, sampleEvery(req.SliceSeconds))
-	firstSend := math.Inf(1)
-	sliceStart := float64(in.Slice) * req.SliceSeconds
-	stats, runErr := loadgen.Run(runCtx, loadgen.RunOptions{
-		Client: client, Samples: plan.Dataset.Sample, Arrivals: toSend, T0: t0,
-		MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: prefix, Replica: in.Replica,
-		Sink: func(r metrics.Record) {
-			if r.Error == loadgen.ReasonNotSent && workerStopping.Load() {
-				return // never sent: the retry sends it or records it
+	res, flushErr := engine.RunRange(runCtx, engine.Range{
+		Plan: plan, Store: a.Store, RunID: in.RunID, Slice: in.Slice, Replica: in.Replica, Attempt: int(info.Attempt),
+		BaseURL: in.Endpoint, T0: t0, Send: send, Unsent: unsent, SpillDir: a.SpillDir,
+		SampleServerEvery: sampleEvery(req.SliceSeconds),
+		FlushTimeout: func() time.Duration {
+			if workerStopping.Load() {
+				return StopFlushTimeout // the process exits soon: what is not stored by then is spilled to disk
 			}
-			if r.StartTime != 0 {
-				r.StartTime -= t0Mono
-				firstSend = min(firstSend, r.ScheduledAt+r.Lateness)
+			return 2 * time.Minute
+		},
+		Keep: func(r *metrics.Record) bool {
+			if r.Error == loadgen.ReasonNotSent && workerStopping.Load() {
+				return false // never sent: the retry sends it or records it
 			}
 			if r.Status == metrics.StatusInterrupted {
-				r.Error = ReasonStopped + ": " + r.Error
+				r.Error = interruptReason(context.Cause(runCtx)) + ": " + r.Error
 			}
-			summary.Add(r)
-			rec.Add(r)
+			return true
+		},
+		OnRecord: func(r metrics.Record) {
 			if a.Telemetry != nil {
 				a.Telemetry.Observe(in.RunID, in.Replica, r)
 			}
 		},
+		OnFlush: func(p, n int) {
+			progress.Store(&SliceProgress{Attempt: int(info.Attempt), PartsFlushed: p, RecordsFlushed: n})
+		},
+		OnRetry: func(err error, waiting int) {
+			log.Warn("store did not take a part; kept and retried", zap.Error(err), zap.Int("parts_waiting", waiting))
+		},
 	})
-	flushErr := rec.Close()
-	cs, _ := json.Marshal(engine.ClientStats{Sent: stats.Sent, CPUSeconds: stats.CPUSeconds, Duration: stats.Duration})
-	if err := a.Store.Put(ctx, results.ClientStatsKey(in.RunID, in.Slice, in.Replica), cs); err != nil {
-		log.Warn("client stats not stored", zap.Error(err))
-	}
-	if m := server.Stop(); m.Samples > 0 {
-		b, _ := json.Marshal(m)
-		if err := a.Store.Put(ctx, results.ServerMetricsKey(in.RunID, in.Slice, in.Replica), b); err != nil {
-			log.Warn("server metrics not stored", zap.Error(err))
-		}
-	}
-	p, n := rec.Stored()
-	activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n})
-	log.Info("slice done", zap.Int("sent", stats.Sent), zap.Int("completed", stats.Completed),
-		zap.Int("failed", stats.Failed), zap.Int("interrupted", stats.Interrupted),
-		zap.Float64("lateness_p99_ms", stats.LatenessP99*1000), zap.Bool("resumed", resumed))
+	lease()
+	summary.Merge(res.Summary)
+	log.Info("slice done", zap.Int("sent", res.Stats.Sent), zap.Int("completed", res.Stats.Completed),
+		zap.Int("failed", res.Stats.Failed), zap.Int("interrupted", res.Stats.Interrupted),
+		zap.Float64("lateness_p99_ms", res.Stats.LatenessP99*1000), zap.Bool("resumed", resumed),
+		zap.Int("parts", res.Parts), zap.NamedError("compaction", res.CompactErr))
 	if in.Replica == 0 && a.PrometheusURL != "" {
-		a.storeGPUPower(ctx, in, req.SliceSeconds)
+		a.storeGPUPower(context.WithoutCancel(ctx), in, req.SliceSeconds)
 	}
 	if flushErr != nil {
 		return SliceResult{}, flushErr
 	}
-	if workerStopping.Load() {
-		return SliceResult{}, errors.New("worker shutting down; the slice resumes on another attempt")
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, errStopped) {
+		return SliceResult{}, cause // the retry resumes what this attempt stored
 	}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return SliceResult{}, runErr
+	out := SliceResult{Slice: in.Slice, Replica: in.Replica, Summary: summary, Parts: res.Parts, Resumed: resumed, FirstSendDelay: -1}
+	if !math.IsInf(res.FirstSend, 1) {
+		out.FirstSendDelay = res.FirstSend - float64(in.Slice)*req.SliceSeconds
 	}
-	res := SliceResult{Slice: in.Slice, Replica: in.Replica, Summary: summary, Parts: p, Resumed: resumed, FirstSendDelay: -1}
-	if !math.IsInf(firstSend, 1) {
-		res.FirstSendDelay = firstSend - sliceStart
+	return out, nil
+}
+
+var (
+	errStopped        = errors.New("the run was stopped or cancelled")
+	errWorkerStopping = errors.New("worker shutting down; the slice resumes on another attempt")
+	errLeaseLost      = errors.New("lost contact with Temporal for longer than the lease; another attempt resumes the slice")
+)
+
+func interruptReason(cause error) string {
+	if errors.Is(cause, errLeaseLost) {
+		return ReasonLeaseLost
 	}
-	return res, nil
+	return ReasonStopped
+}
+
+// Lease timing: a heartbeat every second; sending stops when none has
+// succeeded for leaseFor, well inside the slice's heartbeat timeout, after
+// which Temporal may start a retry.
+const (
+	heartbeatEvery   = time.Second
+	heartbeatTimeout = 2 * time.Second
+)
+
+// LeaseFor is how long an attempt keeps sending without a heartbeat that
+// reached Temporal, for a given heartbeat timeout: half of it, so a retry
+// (started after the timeout plus the retry interval) and OverdueTolerance
+// never overlap the last sends of the attempt it replaces.
+func LeaseFor(heartbeatTimeout time.Duration) time.Duration { return heartbeatTimeout / 2 }
+
+// holdLease heartbeats details every second until the returned stop is
+// called. With a synchronous Heartbeat (the worker's client), a failing
+// Temporal, a cancelled or vanished activity ends the lease: run is
+// cancelled (errLeaseLost, or errStopped when cancelled).
+func (a *Activities) holdLease(ctx, runCtx context.Context, cancelRun context.CancelCauseFunc, log *zap.Logger, details func() any) func() {
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
+	go func() {
+		defer close(finished)
+		lastOK := time.Now()
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if a.Heartbeat == nil {
+				activity.RecordHeartbeat(ctx, details())
+				continue
+			}
+			sent := time.Now()
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), heartbeatTimeout)
+			err := a.Heartbeat(hctx, details())
+			cancel()
+			switch {
+			case err == nil:
+				lastOK = sent
+			case isCanceled(err):
+				cancelRun(errStopped)
+			case isGone(err):
+				log.Warn("Temporal no longer knows this attempt; stopping it", zap.Error(err))
+				cancelRun(errLeaseLost)
+			case timeout > 0 && time.Since(lastOK) > LeaseFor(timeout):
+				if runCtx.Err() == nil {
+					log.Warn("no heartbeat reached Temporal within the lease; stopping sends", zap.Error(err),
+						zap.Duration("since_last", time.Since(lastOK)))
+				}
+				cancelRun(errLeaseLost)
+			}
+		}
+	}()
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			close(stop)
+			<-finished
+		}
+	}
 }
 
 // storeGPUPower records the GPUs' power over the slice's window; one
@@ -172,8 +273,11 @@ func (a *Activities) storeGPUPower(ctx context.Context, in SliceInput, sliceSeco
 		a.Log.Warn("no GPU power from Prometheus", zap.Error(err), zap.Int("slice", in.Slice))
 		return
 	}
-	b, _ := json.Marshal(p)
-	if err := a.Store.Put(ctx, results.SliceGPUKey(in.RunID, in.Slice), b); err != nil {
+	b, err := json.Marshal(p)
+	if err == nil {
+		err = a.Store.Put(ctx, results.SliceGPUKey(in.RunID, in.Slice), b)
+	}
+	if err != nil {
 		a.Log.Warn("GPU power not stored", zap.Error(err))
 	}
 }
@@ -184,52 +288,19 @@ func sampleEvery(sliceSeconds float64) time.Duration {
 	return min(max(time.Duration(sliceSeconds*float64(time.Second))/10, time.Second), 30*time.Second)
 }
 
-func heartbeat(runCtx, ctx context.Context, rec *engine.Recorder) {
-	t := time.NewTicker(heartbeatEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-runCtx.Done():
-			return
-		case <-t.C:
-			p, n := rec.Stored()
-			activity.RecordHeartbeat(ctx, SliceProgress{PartsFlushed: p, RecordsFlushed: n})
-		}
-	}
-}
-
-// stored reads the parts an earlier attempt stored for this (slice,
-// replica): the requests they hold are done.
-func (a *Activities) stored(ctx context.Context, in SliceInput, summary *metrics.Summary) (map[int]bool, int, error) {
-	keys, err := a.Store.List(ctx, results.ReplicaPrefix(in.RunID, in.Slice, in.Replica))
+// countParts is how many parts attempt stored for the slice's replica.
+func countParts(ctx context.Context, store results.Store, in SliceInput, attempt int) int {
+	keys, err := store.List(ctx, results.ReplicaPrefix(in.RunID, in.Slice, in.Replica))
 	if err != nil {
-		return nil, 0, err
+		return 0
 	}
-	done := map[int]bool{}
-	parts := 0
-	for _, key := range keys {
-		ref, err := results.ParsePartKey(key)
-		if err != nil {
-			continue
-		}
-		parts = max(parts, ref.Part+1)
-		rc, err := a.Store.Open(ctx, key)
-		if err != nil {
-			return nil, 0, err
-		}
-		err = results.DecodePart(rc, func(r metrics.Record) error {
-			if !done[r.Index] {
-				done[r.Index] = true
-				summary.Add(r)
-			}
-			return nil
-		})
-		rc.Close()
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", key, err)
+	n := 0
+	for _, k := range keys {
+		if ref, err := results.ParseObjectKey(k); err == nil && ref.Kind == results.KindPart && ref.Attempt == attempt {
+			n++
 		}
 	}
-	return done, parts, nil
+	return n
 }
 
 func interrupted(arr loadgen.Arrival, replica int, prefix, reason string) metrics.Record {

@@ -55,6 +55,10 @@ func newFixture(t *testing.T) *fixture {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
+	// Prepare builds the worker's plan, as it does before a run's first slice.
+	if _, err := env.ExecuteActivity(acts.Prepare, activities.PrepareInput{RunID: "run-1", Request: req, Execution: "e1"}); err != nil {
+		t.Fatal(err)
+	}
 	return &fixture{acts: acts, store: store, url: srv.URL, sent: &sent, req: req, env: env}
 }
 
@@ -109,10 +113,10 @@ func TestLoadSliceResumesFromStoredParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.Put(t.Context(), results.PartKey("run-1", 0, 0, 0), body); err != nil {
+	if err := f.store.Put(t.Context(), results.PartKey("run-1", 0, 0, 0, 0), body); err != nil {
 		t.Fatal(err)
 	}
-	f.env.SetHeartbeatDetails(activities.SliceProgress{PartsFlushed: 1, RecordsFlushed: n / 2})
+	f.env.SetHeartbeatDetails(activities.SliceProgress{Attempt: 0, PartsFlushed: 1, RecordsFlushed: n / 2}) // an earlier writer
 	res, err := f.run(t, 0, time.Now().Add(-3*time.Second)) // the whole slice is already due
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +138,7 @@ func TestLoadSliceResumesFromStoredParts(t *testing.T) {
 
 func TestLoadSliceRejectsAHeartbeatAheadOfTheStore(t *testing.T) {
 	f := newFixture(t)
-	f.env.SetHeartbeatDetails(activities.SliceProgress{PartsFlushed: 3})
+	f.env.SetHeartbeatDetails(activities.SliceProgress{Attempt: 1, PartsFlushed: 3})
 	if _, err := f.run(t, 0, time.Now()); err == nil {
 		t.Fatal("a heartbeat claiming parts the store lacks must fail the attempt")
 	}

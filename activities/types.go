@@ -34,16 +34,23 @@ const (
 type PrepareInput struct {
 	RunID   string         `json:"run_id"`
 	Request config.Request `json:"request"`
+	// Execution (Temporal's first run id) and StartedAt claim the run's
+	// results prefix in the store.
+	Execution string    `json:"execution,omitempty"`
+	StartedAt time.Time `json:"started_at,omitempty"`
 }
 
 // Plan is what the workflow needs to know about the run's schedule.
 type Plan struct {
-	NumPrompts    int     `json:"num_prompts"` // per replica
-	NumSlices     int     `json:"num_slices"`
-	LastOffset    float64 `json:"last_offset_seconds"`
-	Model         string  `json:"model"`
-	TokenizerName string  `json:"tokenizer"`
-	GPUType       string  `json:"gpu_type,omitempty"`
+	NumPrompts int     `json:"num_prompts"` // per replica
+	NumSlices  int     `json:"num_slices"`
+	LastOffset float64 `json:"last_offset_seconds"`
+	Model      string  `json:"model"`
+	// ServedModelName is what the servers answer to (the request's, or the
+	// id /v1/models listed); every slice sends it.
+	ServedModelName string `json:"served_model_name,omitempty"`
+	TokenizerName   string `json:"tokenizer"`
+	GPUType         string `json:"gpu_type,omitempty"`
 	// SearchAttributes says the namespace has the VibModel, VibGPUType and
 	// VibPhase search attributes, so the workflow may set them.
 	SearchAttributes bool `json:"search_attributes"`
@@ -64,14 +71,16 @@ type Deployment struct {
 
 // SliceInput is one LoadSlice activity: one replica's share of one slice.
 type SliceInput struct {
-	RunID     string         `json:"run_id"`
-	Request   config.Request `json:"request"`
-	Model     string         `json:"model"`
-	Slice     int            `json:"slice"`
-	NumSlices int            `json:"num_slices"`
-	Replica   int            `json:"replica"`
-	Endpoint  string         `json:"endpoint"`
-	T0        time.Time      `json:"t0"` // wall-clock anchor of offset 0
+	RunID   string         `json:"run_id"`
+	Request config.Request `json:"request"`
+	Model   string         `json:"model"`
+	// ServedModelName overrides the request's (resolved by Prepare).
+	ServedModelName string    `json:"served_model_name,omitempty"`
+	Slice           int       `json:"slice"`
+	NumSlices       int       `json:"num_slices"`
+	Replica         int       `json:"replica"`
+	Endpoint        string    `json:"endpoint"`
+	T0              time.Time `json:"t0"` // wall-clock anchor of offset 0
 	// Gap, when set, says why the replica started this slice late (it was
 	// restarting): requests already due are recorded as interrupted with it.
 	Gap string `json:"gap,omitempty"`
@@ -87,6 +96,7 @@ type WaitReplicaInput struct {
 
 // SliceProgress is LoadSlice's heartbeat: what is safely in the store.
 type SliceProgress struct {
+	Attempt        int `json:"attempt"`
 	PartsFlushed   int `json:"parts_flushed"`
 	RecordsFlushed int `json:"records_flushed"`
 }
@@ -106,14 +116,16 @@ type SliceResult struct {
 
 // AggregateInput asks for the whole-run result.
 type AggregateInput struct {
-	RunID     string         `json:"run_id"`
-	Request   config.Request `json:"request"`
-	Model     string         `json:"model"`
-	NumSlices int            `json:"num_slices"`
-	StartedAt time.Time      `json:"started_at"`
-	Replicas  int            `json:"replicas"`
-	Partial   bool           `json:"partial"`
-	Reason    string         `json:"reason,omitempty"`
+	RunID           string         `json:"run_id"`
+	Request         config.Request `json:"request"`
+	Model           string         `json:"model"`
+	ServedModelName string         `json:"served_model_name,omitempty"`
+	Execution       string         `json:"execution,omitempty"`
+	NumSlices       int            `json:"num_slices"`
+	StartedAt       time.Time      `json:"started_at"`
+	Replicas        int            `json:"replicas"`
+	Partial         bool           `json:"partial"`
+	Reason          string         `json:"reason,omitempty"`
 }
 
 // AggregateResult points at what Aggregate wrote.

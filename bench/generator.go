@@ -369,8 +369,8 @@ func runStress(j job) (genResult, error) {
 	err = profile(j.CPUProfile, func() error {
 		rss := sampleRSS(500 * time.Millisecond)
 		defer func() { res.RSS = rss.stop() }()
-		rec := &engine.Recorder{Store: store, RunID: j.RunID}
-		rec.Start(ctx)
+		rec := &engine.Recorder{Store: store, RunID: j.RunID, Attempt: 1}
+		rec.Start()
 		cpu0, reads0 := processCPUSeconds(), readCalls()
 		st, err := loadgen.Run(ctx, loadgen.RunOptions{
 			Client: client, Samples: plan.Dataset.Sample, Arrivals: plan.AllArrivals(),
@@ -388,7 +388,7 @@ func runStress(j job) (genResult, error) {
 				rec.Add(r)
 			},
 		})
-		if cerr := rec.Close(); err == nil {
+		if cerr := rec.Close(context.WithoutCancel(ctx)); err == nil {
 			err = cerr
 		}
 		res.Stats = st

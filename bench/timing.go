@@ -156,7 +156,7 @@ func writeSyntheticParts(ctx context.Context, dir, runID string, n, itlValues in
 		}
 		part = part[:0]
 		partNo++
-		return store.Put(ctx, results.PartKey(runID, slice, 0, partNo-1), body)
+		return store.Put(ctx, results.PartKey(runID, slice, 0, 1, partNo-1), body)
 	}
 	for i := range n {
 		at := float64(i) / rate

@@ -61,6 +61,8 @@ type AggregateOptions struct {
 	// Scheduled is how many requests the run scheduled over all replicas
 	// (0: unknown).
 	Scheduled int
+	// Progress is told after each slice is read (heartbeats).
+	Progress func(slicesRead, slices int)
 }
 
 // MetricsOptions are the vLLM metric settings of a request.
@@ -111,11 +113,11 @@ func RunInfo(req config.Request, model string, tok datasets.Tokenizer, date time
 	return info
 }
 
-// Aggregate reads every stored record of a run and computes the whole-run
-// metrics (records fed in dispatch order: index, then replica) and the
-// per-slice timeseries. Slices hold disjoint index ranges, so only one
-// slice's records are in memory at a time, beside the accumulator's compact
-// numbers.
+// Aggregate reads every stored record of a run (ReadUnit's rule, units read
+// concurrently) and computes the whole-run metrics (records fed in dispatch
+// order: index, then replica) and the per-slice timeseries. Slices hold
+// disjoint index ranges, so only a window of units is in memory at a time,
+// beside the accumulator's compact numbers.
 func Aggregate(ctx context.Context, store results.Store, runID string, o AggregateOptions) (*Outcome, error) {
 	mopts := MetricsOptions(o.Request, o.Tokenizer)
 	out := &Outcome{Scheduled: o.Scheduled}
@@ -125,42 +127,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	cpuUtil, duration := 0.0, 0.0
 	stored, replicas := 0, 0
 	var slice []metrics.Record
-	sliceNo := -1
 	flushSlice := func() {
-		if len(slice) == 0 {
-			return
-		}
-		slices.SortFunc(slice, func(a, b metrics.Record) int {
-			return cmp.Or(cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Index, b.Index))
-		})
-		slice = slices.CompactFunc(slice, func(a, b metrics.Record) bool {
-			if a.Replica == b.Replica && a.Index == b.Index {
-				out.Duplicates++
-				return true
-			}
-			return false
-		})
-		for lo := 0; lo < len(slice); {
-			hi := lo
-			for hi < len(slice) && slice[hi].Replica == slice[lo].Replica {
-				hi++
-			}
-			rep := slice[lo].Replica
-			row := sliceRow(sliceNo, rep, slice[lo:hi], o.Request.SliceSeconds, mopts)
-			if m := readJSON[ServerMetrics](ctx, store, results.ServerMetricsKey(runID, sliceNo, rep)); m != nil && m.Samples > 0 {
-				row.ServerMetrics = m
-			}
-			row.GPUPower = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, sliceNo))
-			if rep == 0 {
-				out.GPU = out.GPU.add(row.GPUPower)
-			}
-			if cs := readJSON[ClientStats](ctx, store, results.ClientStatsKey(runID, sliceNo, rep)); cs != nil && cs.Duration > 0 {
-				cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
-			}
-			out.Timeseries = append(out.Timeseries, row)
-			replicas = max(replicas, rep+1)
-			lo = hi
-		}
 		slices.SortFunc(slice, func(a, b metrics.Record) int {
 			return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.Replica, b.Replica))
 		})
@@ -177,28 +144,73 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		stored += len(slice)
 		slice = slice[:0]
 	}
-	parts, err := results.ListParts(ctx, store, runID)
+	units, err := results.ListUnits(ctx, store, runID)
 	if err != nil {
 		return nil, err
 	}
-	err = forEachRecord(ctx, store, parts, func(ref results.PartRef, rec metrics.Record) error {
-		if ref.Slice != sliceNo {
+	numSlices := 0
+	if n := len(units); n > 0 {
+		numSlices = units[n-1].Slice + 1
+	}
+	type unitData struct {
+		*UnitRecords
+		gpu *GPUPower
+	}
+	read := func(ctx context.Context, u results.Unit) (unitData, error) {
+		ur, err := ReadUnit(ctx, store, u)
+		if err != nil {
+			return unitData{}, err
+		}
+		d := unitData{UnitRecords: ur}
+		if u.Replica == 0 {
+			d.gpu = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, u.Slice))
+		}
+		return d, nil
+	}
+	sliceNo := -1
+	err = results.FetchOrdered(ctx, fetchConcurrency, units, read, func(_ int, u unitData) error {
+		if u.Slice != sliceNo {
 			flushSlice()
-			sliceNo = ref.Slice
+			if o.Progress != nil && sliceNo >= 0 {
+				o.Progress(sliceNo+1, numSlices)
+			}
+			sliceNo = u.Slice
 		}
-		if rec.Success && rec.OutputTokens == 0 && mopts.OutputTokens != nil {
-			rec.OutputTokens = mopts.OutputTokens(rec.GeneratedText)
+		out.Duplicates += u.Duplicates
+		for i := range u.Records {
+			rec := &u.Records[i]
+			if rec.Success && rec.OutputTokens == 0 && mopts.OutputTokens != nil {
+				rec.OutputTokens = mopts.OutputTokens(rec.GeneratedText)
+			}
+			if !o.Request.SaveDetailed {
+				rec.GeneratedText = ""
+			}
 		}
-		if !o.Request.SaveDetailed {
-			rec.GeneratedText = ""
+		if len(u.Records) > 0 {
+			row := sliceRow(u.Slice, u.Replica, u.Records, o.Request.SliceSeconds, mopts)
+			if c := u.Compaction; c != nil {
+				if c.Server != nil && c.Server.Samples > 0 {
+					row.ServerMetrics = c.Server
+				}
+				if cs := c.Client; cs != nil && cs.Duration > 0 {
+					cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
+				}
+			}
+			row.GPUPower = u.gpu
+			out.GPU = out.GPU.add(u.gpu)
+			out.Timeseries = append(out.Timeseries, row)
+			replicas = max(replicas, u.Replica+1)
 		}
-		slice = append(slice, rec)
+		slice = append(slice, u.Records...)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	flushSlice()
+	if o.Progress != nil && sliceNo >= 0 {
+		o.Progress(sliceNo+1, numSlices)
+	}
 	out.Result = acc.Result(duration)
 	if o.Scheduled > 0 {
 		out.Missing = o.Scheduled - stored
@@ -360,21 +372,6 @@ func HealthWarning(h Health) string {
 		return fmt.Sprintf("client CPU %.0f%% of a core: the load generator was saturated; its numbers may reflect the client, not the server", h.ClientCPUUtil*100)
 	}
 	return ""
-}
-
-func forEachRecord(ctx context.Context, store results.Store, parts []results.PartRef, fn func(results.PartRef, metrics.Record) error) error {
-	for _, ref := range parts {
-		rc, err := store.Open(ctx, ref.Key())
-		if err != nil {
-			return err
-		}
-		err = results.DecodePart(rc, func(rec metrics.Record) error { return fn(ref, rec) })
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", ref.Key(), err)
-		}
-	}
-	return nil
 }
 
 // TimeseriesCSV renders the timeseries as CSV, one row per slice and replica.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,45 +49,22 @@ func RunBench(ctx context.Context, req config.Request, o BenchOptions) (*BenchRe
 	PrintPreamble(o.Stdout, req)
 	date := time.Now()
 	t0 := time.Now()
-	t0Mono := loadgen.MonotonicSeconds(t0)
 	arrivals := plan.AllArrivals()
 	stats := make([]loadgen.Stats, req.Replicas())
 	errs := make([]error, req.Replicas())
 	var wg sync.WaitGroup
 	for rep := range req.Replicas() {
-		client, err := plan.Client(req.ReplicaBaseURL(rep))
-		if err != nil {
-			return nil, err
-		}
-		rec := &Recorder{Store: o.Store, RunID: o.RunID, Slice: 0, Replica: rep}
-		rec.Start(ctx)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer client.Close()
-			stats[rep], errs[rep] = loadgen.Run(ctx, loadgen.RunOptions{
-				Client: client, Samples: plan.Dataset.Sample, Arrivals: arrivals, T0: t0,
-				MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: RequestIDPrefix(req, o.RunID, rep), Replica: rep,
-				Sink: func(r metrics.Record) {
-					if r.StartTime != 0 {
-						r.StartTime -= t0Mono
-					}
-					rec.Add(r)
-					if o.OnRecord != nil {
-						o.OnRecord(r)
-					}
-				},
-			})
-			if err := rec.Close(); err != nil && errs[rep] == nil {
-				errs[rep] = err
-			}
+			res, err := RunRange(ctx, Range{Plan: plan, Store: o.Store, RunID: o.RunID, Slice: 0, Replica: rep, Attempt: 1,
+				BaseURL: req.ReplicaBaseURL(rep), T0: t0, Send: arrivals, OnRecord: o.OnRecord})
+			stats[rep], errs[rep] = res.Stats, err
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	out, err := Aggregate(context.WithoutCancel(ctx), o.Store, o.RunID, AggregateOptions{
 		Request: req, Model: plan.Model, Tokenizer: plan.Tokenizer, Date: date, Scheduled: len(arrivals) * req.Replicas(),

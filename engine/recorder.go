@@ -2,7 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -10,49 +14,84 @@ import (
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
-// Recorder streams one (slice, replica)'s records into numbered part files
-// in the store: a part is cut every FlushEvery or MaxRecords records,
-// whichever comes first, and written by one background goroutine, so the
-// caller never waits on the store. OnFlush runs after each part is stored
-// (the LoadSlice activity heartbeats there: flush, then heartbeat).
+// Recorder streams one attempt's records of one (slice, replica) into
+// numbered part objects: a part is cut every FlushEvery or MaxRecords
+// records, whichever comes first, and written by one background goroutine,
+// so Add never waits on the store. A part that cannot be written is kept
+// and retried with backoff until Close's deadline; parts beyond MemoryLimit
+// bytes wait on local disk (SpillDir) instead of in memory, and so do the
+// parts still unstored when Close gives up: RecoverSpilled uploads them on
+// the next attempt. OnFlush runs after each part is stored, in part order.
 type Recorder struct {
 	Store      results.Store
 	RunID      string
 	Slice      int
 	Replica    int
-	FirstPart  int // parts already stored by an earlier attempt
+	Attempt    int
 	FlushEvery time.Duration
 	MaxRecords int
-	OnFlush    func(partsStored, recordsStored int)
+	// PutTimeout bounds one try to store a part (a store that does not
+	// answer at all must not hold the writer).
+	PutTimeout  time.Duration
+	MemoryLimit int    // bytes of unstored parts held in memory
+	SpillDir    string // default: os.TempDir()/vib-spill
+	OnFlush     func(partsStored, recordsStored int)
+	OnRetry     func(err error, partsWaiting int)
 
-	mu      sync.Mutex // guards the buffer and the counters; never held while sending
-	sendMu  sync.Mutex // orders sends on parts against its closing
-	closed  bool
-	buf     []metrics.Record
-	parts   chan []metrics.Record
-	done    chan struct{}
-	err     error
-	stored  int
+	cutMu     sync.Mutex // one cut at a time, so parts queue in number order
+	mu        sync.Mutex
+	buf       []metrics.Record
+	queue     []*pendingPart
+	queued    int // bytes of queue held in memory
+	nextPart  int
+	closed    bool
+	stored    int
+	records   int
+	lastErr   error
+	wake      chan struct{}
+	done      chan struct{}
+	writerCtx context.Context
+	stopWrite context.CancelFunc
+	stopTick  chan struct{}
+}
+
+type pendingPart struct {
+	key     string
+	body    []byte // nil when spilled
+	spilled string // file holding the body
 	records int
 }
 
-// Start begins the background writer. ctx bounds the writes.
-func (r *Recorder) Start(ctx context.Context) {
+// Start begins the background writer. Its writes have their own context:
+// a stopped or cancelled run still stores every record it measured.
+func (r *Recorder) Start() {
 	if r.FlushEvery <= 0 {
 		r.FlushEvery = 2 * time.Second
 	}
 	if r.MaxRecords <= 0 {
 		r.MaxRecords = 2000
 	}
-	r.stored = r.FirstPart
-	r.parts = make(chan []metrics.Record, 16)
+	if r.PutTimeout <= 0 {
+		r.PutTimeout = 30 * time.Second
+	}
+	if r.MemoryLimit <= 0 {
+		r.MemoryLimit = 64 << 20
+	}
+	if r.SpillDir == "" {
+		r.SpillDir = DefaultSpillDir()
+	}
+	r.wake = make(chan struct{}, 1)
 	r.done = make(chan struct{})
-	go r.write(ctx, r.parts)
-	go r.tick(ctx)
+	r.stopTick = make(chan struct{})
+	r.writerCtx, r.stopWrite = context.WithCancel(context.Background())
+	go r.write()
+	go r.tick()
 }
 
-// Add queues one record. When the writer falls behind by a whole queue of
-// parts, Add waits for it.
+// DefaultSpillDir is where recorders keep parts the store did not take.
+func DefaultSpillDir() string { return filepath.Join(os.TempDir(), "vib-spill") }
+
+// Add queues one record; it never blocks on the store.
 func (r *Recorder) Add(rec metrics.Record) {
 	r.mu.Lock()
 	r.buf = append(r.buf, rec)
@@ -63,98 +102,230 @@ func (r *Recorder) Add(rec metrics.Record) {
 	}
 }
 
-// cut hands the buffered records to the writer as one part.
+// cut turns the buffered records into the next part.
 func (r *Recorder) cut() {
-	r.sendMu.Lock()
-	defer r.sendMu.Unlock()
-	if r.closed {
-		return
-	}
+	r.cutMu.Lock()
+	defer r.cutMu.Unlock()
 	r.mu.Lock()
 	recs := r.buf
 	r.buf = nil
+	if len(recs) == 0 || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	n := r.nextPart
+	r.nextPart++
 	r.mu.Unlock()
-	if len(recs) > 0 {
-		r.parts <- recs
+	// Encoding runs outside the lock so Add never waits on it.
+	p := &pendingPart{key: results.PartKey(r.RunID, r.Slice, r.Replica, r.Attempt, n), records: len(recs)}
+	body, err := results.EncodePart(recs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil { // a record that cannot be encoded is a bug; never drop the others silently
+		r.lastErr = err
+		return
+	}
+	p.body = body
+	if r.queued+len(body) > r.MemoryLimit {
+		if err := r.spill(p); err != nil {
+			r.lastErr = err
+		}
+	}
+	if p.body != nil {
+		r.queued += len(p.body)
+	}
+	r.queue = append(r.queue, p)
+	r.signal()
+}
+
+func (r *Recorder) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
-func (r *Recorder) tick(ctx context.Context) {
+// spill moves a part's body to local disk, named by its store key.
+func (r *Recorder) spill(p *pendingPart) error {
+	path := filepath.Join(r.SpillDir, filepath.FromSlash(p.key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, p.body, 0o600); err != nil {
+		return err
+	}
+	p.spilled, p.body = path, nil
+	return nil
+}
+
+func (r *Recorder) tick() {
 	t := time.NewTicker(r.FlushEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			r.cut()
-		case <-r.done:
-			return
-		case <-ctx.Done():
+		case <-r.stopTick:
 			return
 		}
 	}
 }
 
-func (r *Recorder) write(ctx context.Context, parts <-chan []metrics.Record) {
-	part := r.FirstPart
-	for recs := range parts {
-		if err := r.put(ctx, part, recs); err != nil {
+// write stores queued parts in order, retrying each until it lands or the
+// writer is stopped.
+func (r *Recorder) write() {
+	defer close(r.done)
+	backoff := 250 * time.Millisecond
+	for {
+		p, ok := r.head()
+		if !ok {
+			return
+		}
+		err := r.put(p)
+		if err == nil {
+			backoff = 250 * time.Millisecond
 			r.mu.Lock()
-			if r.err == nil {
-				r.err = err
+			r.queue = r.queue[1:]
+			if p.body != nil {
+				r.queued -= len(p.body)
 			}
+			r.stored++
+			r.records += p.records
+			stored, records := r.stored, r.records
 			r.mu.Unlock()
+			if p.spilled != "" {
+				os.Remove(p.spilled)
+			}
+			if r.OnFlush != nil {
+				r.OnFlush(stored, records)
+			}
 			continue
 		}
-		part++
 		r.mu.Lock()
-		r.stored, r.records = part, r.records+len(recs)
-		stored, records := r.stored, r.records
+		r.lastErr = err
+		waiting := len(r.queue)
 		r.mu.Unlock()
-		if r.OnFlush != nil {
-			r.OnFlush(stored, records)
+		if r.OnRetry != nil {
+			r.OnRetry(err, waiting)
 		}
+		select {
+		case <-time.After(backoff):
+		case <-r.writerCtx.Done():
+			return
+		}
+		backoff = min(2*backoff, 10*time.Second)
 	}
-	close(r.done)
 }
 
-// put writes one part, retrying briefly: the store's own client retries
-// too, and a part that cannot be written fails the slice (its retry resends
-// nothing stored and records the rest as interrupted).
-func (r *Recorder) put(ctx context.Context, part int, recs []metrics.Record) error {
-	body, err := results.EncodePart(recs)
-	if err != nil {
-		return err
-	}
-	key := results.PartKey(r.RunID, r.Slice, r.Replica, part)
-	for attempt := 0; ; attempt++ {
-		err = r.Store.Put(ctx, key, body)
-		if err == nil || attempt == 4 || ctx.Err() != nil {
-			break
+// head waits for the oldest unstored part; false once closed and empty, or
+// when the writer is stopped.
+func (r *Recorder) head() (*pendingPart, bool) {
+	for {
+		r.mu.Lock()
+		if len(r.queue) > 0 {
+			p := r.queue[0]
+			r.mu.Unlock()
+			return p, true
 		}
-		time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
+		closed := r.closed
+		r.mu.Unlock()
+		if closed {
+			return nil, false
+		}
+		select {
+		case <-r.wake:
+		case <-r.writerCtx.Done():
+			return nil, false
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("store part %s: %w", key, err)
+}
+
+func (r *Recorder) put(p *pendingPart) error {
+	body := p.body
+	if body == nil {
+		var err error
+		if body, err = os.ReadFile(p.spilled); err != nil {
+			return fmt.Errorf("read spilled part %s: %w", p.key, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.writerCtx, r.PutTimeout)
+	defer cancel()
+	if err := r.Store.Put(ctx, p.key, body); err != nil {
+		return fmt.Errorf("store part %s: %w", p.key, err)
 	}
 	return nil
 }
 
-// Close writes what is buffered and waits until every part is stored.
-func (r *Recorder) Close() error {
+// Close cuts what is buffered and waits until every part is stored or ctx
+// ends. Parts still unstored then are left on local disk for
+// RecoverSpilled, and the error says how many records wait there.
+func (r *Recorder) Close(ctx context.Context) error {
 	r.cut()
-	r.sendMu.Lock()
+	r.mu.Lock()
 	r.closed = true
-	close(r.parts)
-	r.sendMu.Unlock()
-	<-r.done
+	r.mu.Unlock()
+	close(r.stopTick)
+	r.signal()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.stopWrite()
+		<-r.done
+	}
+	r.stopWrite()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	if len(r.queue) == 0 {
+		return nil
+	}
+	waiting := 0
+	for _, p := range r.queue {
+		waiting += p.records
+		if p.body != nil {
+			if err := r.spill(p); err != nil {
+				return fmt.Errorf("%d records not stored and not kept on disk: %w (store: %v)", waiting, err, r.lastErr)
+			}
+		}
+	}
+	return fmt.Errorf("%d records in %d parts not stored yet, kept in %s for the next attempt: %w",
+		waiting, len(r.queue), r.SpillDir, r.lastErr)
 }
 
-// Stored is how many parts and records are safely in the store.
+// Stored is how many parts and records this recorder has safely stored.
 func (r *Recorder) Stored() (parts, records int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stored, r.records
+}
+
+// RecoverSpilled uploads the parts that earlier attempts on this machine
+// kept on disk under prefix (a (slice, replica) prefix), then removes them.
+func RecoverSpilled(ctx context.Context, store results.Store, spillDir, prefix string) (int, error) {
+	if spillDir == "" {
+		spillDir = DefaultSpillDir()
+	}
+	root := filepath.Join(spillDir, filepath.FromSlash(prefix))
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(spillDir, path)
+		if err != nil {
+			return err
+		}
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := store.Put(ctx, filepath.ToSlash(rel), body); err != nil {
+			return err
+		}
+		n++
+		return os.Remove(path)
+	})
+	return n, err
 }

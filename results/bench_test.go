@@ -43,7 +43,7 @@ func benchPut(b *testing.B, s results.Store, body []byte) {
 	b.SetBytes(int64(len(body)))
 	i := 0
 	for b.Loop() {
-		if err := s.Put(ctx, results.PartKey("bench", 0, 0, i), body); err != nil {
+		if err := s.Put(ctx, results.PartKey("bench", 0, 0, 1, i), body); err != nil {
 			b.Fatal(err)
 		}
 		i++

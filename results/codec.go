@@ -43,7 +43,7 @@ func EncodePart(records []metrics.Record) ([]byte, error) {
 }
 
 // DecodePart streams the records of an encoded part to fn, one line at a
-// time. Corrupt input fails with an error that names the line; fn's error is
+// time. Concatenated parts (a compaction) decode as one stream. Corrupt input fails with an error that names the line; fn's error is
 // returned as it is.
 func DecodePart(r io.Reader, fn func(metrics.Record) error) error {
 	zr, err := gzip.NewReader(r)
@@ -70,8 +70,16 @@ func DecodePart(r io.Reader, fn func(metrics.Record) error) error {
 	return nil
 }
 
-// ListParts returns every part of the run, ordered by slice, replica, part.
-func ListParts(ctx context.Context, store Store, runID string) ([]PartRef, error) {
+// Unit is everything stored for one (slice, replica), objects in
+// ObjectRef.Less order.
+type Unit struct {
+	Slice, Replica int
+	Objects        []ObjectRef
+}
+
+// ListUnits lists the run's slice objects once and groups them by (slice,
+// replica), in that order.
+func ListUnits(ctx context.Context, store Store, runID string) ([]Unit, error) {
 	if err := ValidateRunID(runID); err != nil {
 		return nil, err
 	}
@@ -79,26 +87,39 @@ func ListParts(ctx context.Context, store Store, runID string) ([]PartRef, error
 	if err != nil {
 		return nil, err
 	}
-	var parts []PartRef
+	var refs []ObjectRef
 	for _, key := range keys {
-		if ref, err := ParsePartKey(key); err == nil { // slice summaries are not parts
-			parts = append(parts, ref)
+		if ref, err := ParseObjectKey(key); err == nil { // gpu.json is no unit's
+			refs = append(refs, ref)
 		}
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].Less(parts[j]) })
-	return parts, nil
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Less(refs[j]) })
+	var units []Unit
+	for _, ref := range refs {
+		if n := len(units); n == 0 || units[n-1].Slice != ref.Slice || units[n-1].Replica != ref.Replica {
+			units = append(units, Unit{Slice: ref.Slice, Replica: ref.Replica})
+		}
+		units[len(units)-1].Objects = append(units[len(units)-1].Objects, ref)
+	}
+	return units, nil
 }
 
-// ReadParts streams every record of every part of the run to fn, parts in
-// (slice, replica, part) order, decoding one line at a time.
+// ReadParts streams every record of every part of the run to fn, as
+// stored: parts in (slice, replica, attempt, part) order, compactions
+// skipped, nothing deduplicated.
 func ReadParts(ctx context.Context, store Store, runID string, fn func(metrics.Record) error) error {
-	parts, err := ListParts(ctx, store, runID)
+	units, err := ListUnits(ctx, store, runID)
 	if err != nil {
 		return err
 	}
-	for _, p := range parts {
-		if err := readPart(ctx, store, p.Key(), fn); err != nil {
-			return err
+	for _, u := range units {
+		for _, o := range u.Objects {
+			if o.Kind != KindPart {
+				continue
+			}
+			if err := readPart(ctx, store, o.Key(), fn); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

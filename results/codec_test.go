@@ -146,7 +146,7 @@ func TestDecodePartStopsOnCallbackError(t *testing.T) {
 }
 
 // ReadParts visits parts in (slice, replica, part) order, whatever order they
-// were written in, and skips slice summaries and other runs.
+// were written in, and skips compactions, other objects and other runs.
 func TestReadParts(t *testing.T) {
 	s, _ := newLocal(t)
 	ctx := context.Background()
@@ -167,13 +167,14 @@ func TestReadParts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Put(ctx, results.PartKey("run", p.slice, p.replica, p.part), enc); err != nil {
+		if err := s.Put(ctx, results.PartKey("run", p.slice, p.replica, 1, p.part), enc); err != nil {
 			t.Fatal(err)
 		}
 	}
 	other, _ := results.EncodePart([]metrics.Record{{RequestID: "other run"}})
-	s.Put(ctx, results.PartKey("run2", 0, 0, 0), other)
-	s.Put(ctx, results.SliceSummaryKey("run", 2), []byte(`{"completed":3}`))
+	s.Put(ctx, results.PartKey("run2", 0, 0, 1, 0), other)
+	s.Put(ctx, results.SliceGPUKey("run", 2), []byte(`{"gpu_power_avg_w":300}`))
+	s.Put(ctx, results.CompactKey("run", 2, 0, 1), []byte("a compaction is not a part"))
 
 	var got []string
 	if err := results.ReadParts(ctx, s, "run", func(r metrics.Record) error {
@@ -186,13 +187,14 @@ func TestReadParts(t *testing.T) {
 		t.Fatalf("ReadParts order\n got %v\nwant %v", got, want)
 	}
 
-	refs, err := results.ListParts(ctx, s, "run")
-	if err != nil || len(refs) != len(written) || refs[2] != (results.PartRef{RunID: "run", Slice: 2, Replica: 0, Part: 11}) {
-		t.Fatalf("ListParts = %+v, %v", refs, err)
+	units, err := results.ListUnits(ctx, s, "run")
+	if err != nil || len(units) != 4 || units[1].Slice != 2 || units[1].Replica != 0 || len(units[1].Objects) != 3 ||
+		units[1].Objects[2] != (results.ObjectRef{RunID: "run", Slice: 2, Replica: 0, Kind: results.KindPart, Attempt: 1, Part: 11}) {
+		t.Fatalf("ListUnits = %+v, %v", units, err)
 	}
 
 	// A corrupt part is named in the error.
-	bad := results.PartKey("run", 2, 1, 0)
+	bad := results.PartKey("run", 2, 1, 1, 0)
 	s.Put(ctx, bad, []byte("garbage"))
 	err = results.ReadParts(ctx, s, "run", func(metrics.Record) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), s.Location(bad)) {

@@ -29,11 +29,11 @@ func TestLocalStoreContract(t *testing.T) {
 func TestLocalStoreLayoutAndLocation(t *testing.T) {
 	s, dir := newLocal(t)
 	ctx := context.Background()
-	key := results.PartKey("run-1", 17, 1, 3)
+	key := results.PartKey("run-1", 17, 1, 1, 3)
 	if err := s.Put(ctx, key, []byte("part")); err != nil {
 		t.Fatal(err)
 	}
-	want := filepath.Join(dir, "run-1", "slices", "00017", "001", "part-000003.jsonl.gz")
+	want := filepath.Join(dir, "run-1", "slices", "00017", "001", "part-a001-000003.jsonl.gz")
 	if got := s.Location(key); got != want {
 		t.Fatalf("Location = %q, want %q", got, want)
 	}

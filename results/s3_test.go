@@ -43,8 +43,8 @@ func TestS3StoreUnderRootDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := results.PartKey("run-1", 17, 1, 3)
-	if got, want := s.Location(key), "s3://bench/team/runs/run-1/slices/00017/001/part-000003.jsonl.gz"; got != want {
+	key := results.PartKey("run-1", 17, 1, 1, 3)
+	if got, want := s.Location(key), "s3://bench/team/runs/run-1/slices/00017/001/part-a001-000003.jsonl.gz"; got != want {
 		t.Fatalf("Location = %q, want %q", got, want)
 	}
 	testStoreContract(t, s)
@@ -94,7 +94,7 @@ func TestS3ListPagesPastOneThousandKeys(t *testing.T) {
 	ctx := context.Background()
 	const n = 1234
 	for i := range n {
-		if err := s.Put(ctx, results.PartKey("big", i/100, i%3, i), []byte{byte(i)}); err != nil {
+		if err := s.Put(ctx, results.PartKey("big", i/100, i%3, 1, i), []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,9 +109,16 @@ func TestS3ListPagesPastOneThousandKeys(t *testing.T) {
 	if srv.lists.Load() < 2 {
 		t.Fatalf("%d ListObjectsV2 calls, want at least 2 pages", srv.lists.Load())
 	}
-	refs, err := results.ListParts(ctx, s, "big")
-	if err != nil || len(refs) != n {
-		t.Fatalf("ListParts: %d, %v", len(refs), err)
+	units, err := results.ListUnits(ctx, s, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []results.ObjectRef
+	for _, u := range units {
+		refs = append(refs, u.Objects...)
+	}
+	if len(refs) != n {
+		t.Fatalf("ListUnits: %d objects, want %d", len(refs), n)
 	}
 	for i := 1; i < len(refs); i++ {
 		if !refs[i-1].Less(refs[i]) {
@@ -189,7 +196,7 @@ func TestS3ReadParts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Put(ctx, results.PartKey("run", i/500, 0, i/250%2), enc); err != nil {
+		if err := s.Put(ctx, results.PartKey("run", i/500, 0, 1, i/250%2), enc); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -80,7 +80,7 @@ func testStoreContract(t *testing.T, s results.Store) {
 	})
 
 	t.Run("IdempotentPut", func(t *testing.T) {
-		key := results.PartKey("idem", 3, 1, 7)
+		key := results.PartKey("idem", 3, 1, 1, 7)
 		body := []byte("same bytes")
 		for range 3 {
 			if err := s.Put(ctx, key, body); err != nil {

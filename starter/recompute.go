@@ -24,7 +24,7 @@ func runRecompute(ctx context.Context, args []string) error {
 	runID := fs.String("run", "", "a stored run's id (in BENCHMARK_RESULTS_BUCKET / BENCHMARK_RESULTS_DIRECTORY)")
 	resultDir := fs.String("result-dir", "", "write the result JSON here, under vLLM's file name")
 	resultFile := fs.String("result-filename", "", "file name of the result JSON (default vLLM's)")
-	date := fs.String("date", "", "the result's date as YYYYMMDD-HHMMSS (default: now)")
+	date := fs.String("date", "", "a golden case's result date as YYYYMMDD-HHMMSS (default: now; a run's is its start)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{2, err}
 	}
@@ -39,6 +39,7 @@ func runRecompute(ctx context.Context, args []string) error {
 		res  metrics.Result
 		info metrics.RunInfo
 		req  config.Request
+		body string // the result JSON
 	)
 	switch {
 	case *golden != "" && *runID == "":
@@ -57,33 +58,28 @@ func runRecompute(ctx context.Context, args []string) error {
 		tok, _ := engine.ResolveTokenizer(req, req.ServerBaseURL())
 		res = metrics.Calculate(c.Records, c.Duration, engine.MetricsOptions(req, tok))
 		info = engine.RunInfo(req, req.Model, tok, when, req.NumPrompts)
+		body = metrics.ResultJSON(res, info)
 	case *runID != "" && *golden == "":
 		store, err := results.FromEnv(ctx, os.Getenv)
 		if err != nil {
 			return err
 		}
-		body, err := store.Get(ctx, results.RequestKey(*runID))
-		if err != nil {
-			return fmt.Errorf("run %s: %w", *runID, err)
+		var override *config.Request
+		if len(fs.Args()) > 0 {
+			if override, err = storedWithMetricFlags(ctx, store, *runID, fs.Args()); err != nil {
+				return err
+			}
 		}
-		stored, err := config.Decode(body)
-		if err != nil {
-			return err
-		}
-		reqs, err := parseRequests(flag.NewFlagSet("recompute", flag.ContinueOnError), fs.Args())
+		final, err := engine.Finalize(ctx, store, *runID, engine.FinalizeOptions{Request: override})
 		if err != nil {
 			return err
 		}
-		req = overrideMetrics(stored.Defaults(), reqs[0], fs.Args())
-		if err := req.ValidateFields(); err != nil {
+		res, info, body = final.Outcome.Result, final.Outcome.Info, final.ResultJSON
+		if override != nil {
+			req = *override
+		} else if req, err = storedRequest(ctx, store, *runID); err != nil {
 			return err
 		}
-		tok, _ := engine.ResolveTokenizer(req, req.ServerBaseURL())
-		out, err := engine.Aggregate(ctx, store, *runID, engine.AggregateOptions{Request: req, Model: req.Model, Tokenizer: tok, Date: when})
-		if err != nil {
-			return err
-		}
-		res, info = out.Result, out.Info
 	default:
 		return exitError{2, errors.New("give exactly one of --golden CASE.input.json or --run RUN_ID")}
 	}
@@ -94,13 +90,43 @@ func runRecompute(ctx context.Context, args []string) error {
 		if name == "" {
 			name = metrics.ResultFileName(info)
 		}
-		path, err := engine.SaveResult(*resultDir, name, metrics.ResultJSON(res, info))
+		path, err := engine.SaveResult(*resultDir, name, body)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(os.Stderr, "saved", path)
 	}
 	return nil
+}
+
+func storedRequest(ctx context.Context, store results.Store, runID string) (config.Request, error) {
+	b, err := store.Get(ctx, results.RequestKey(runID))
+	if err != nil {
+		return config.Request{}, fmt.Errorf("run %s: %w", runID, err)
+	}
+	req, err := config.Decode(b)
+	if err != nil {
+		return config.Request{}, fmt.Errorf("run %s: request.json: %w", runID, err)
+	}
+	return req.Defaults(), nil
+}
+
+// storedWithMetricFlags is the stored run's request with the metric
+// options given as flags.
+func storedWithMetricFlags(ctx context.Context, store results.Store, runID string, args []string) (*config.Request, error) {
+	stored, err := storedRequest(ctx, store, runID)
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := parseRequests(flag.NewFlagSet("recompute", flag.ContinueOnError), args)
+	if err != nil {
+		return nil, err
+	}
+	req := overrideMetrics(stored, reqs[0], args)
+	if err := req.ValidateFields(); err != nil {
+		return nil, err
+	}
+	return &req, nil
 }
 
 // overrideMetrics takes the metric options given as flags over a stored

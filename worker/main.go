@@ -81,6 +81,10 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 		Telemetry:        newTelemetry(reg),
 		PrometheusURL:    os.Getenv("PROMETHEUS_URL"),
 		DCGMSelector:     os.Getenv("DCGM_SELECTOR"),
+		Heartbeat: func(ctx context.Context, details any) error {
+			return c.RecordActivityHeartbeat(ctx, activity.GetInfo(ctx).TaskToken, details)
+		},
+		SpillDir: os.Getenv("VIB_SPILL_DIR"),
 	}
 	if metricsAddr != "" {
 		srv := &http.Server{Addr: metricsAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
@@ -103,7 +107,7 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 			}
 			workers = append(workers, w)
 		case "load":
-			w := worker.New(c, workflows.LoadTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second,
+			w := worker.New(c, workflows.LoadTaskQueue, worker.Options{WorkerStopTimeout: activities.StopFlushTimeout + 10*time.Second,
 				MaxConcurrentActivityExecutionSize: 64})
 			for name, fn := range map[string]any{activities.PrepareName: acts.Prepare, activities.LoadSliceName: acts.LoadSlice, activities.AggregateName: acts.Aggregate} {
 				w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})

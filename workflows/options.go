@@ -56,7 +56,7 @@ func (r *run) sliceCtx(ctx workflow.Context, k, replica int) workflow.Context {
 		TaskQueue:              LoadTaskQueue,
 		ScheduleToCloseTimeout: sliceLead + slice + tail,
 		StartToCloseTimeout:    sliceLead + slice + tail,
-		HeartbeatTimeout:       heartbeatTimeout(slice),
+		HeartbeatTimeout:       sliceHeartbeatTimeout,
 		WaitForCancellation:    true,
 		Summary:                fmt.Sprintf("slice %d/%d replica %d", k+1, r.c.Plan.NumSlices, replica),
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
@@ -64,11 +64,11 @@ func (r *run) sliceCtx(ctx workflow.Context, k, replica int) workflow.Context {
 	})
 }
 
-// heartbeatTimeout is how fast a killed load worker is noticed: a fifth of
-// a slice, between 5 s and 60 s.
-func heartbeatTimeout(slice time.Duration) time.Duration {
-	return min(max(slice/5, 5*time.Second), time.Minute)
-}
+// sliceHeartbeatTimeout is how fast a killed or cut-off load worker is
+// noticed, whatever the slice length: LoadSlice heartbeats every second and
+// stops sending after activities.LeaseFor(this) without a heartbeat that
+// reached Temporal, so the retry (a second later) never overlaps it.
+const sliceHeartbeatTimeout = 6 * time.Second
 
 func (r *run) aggregateCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{

@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -72,6 +73,16 @@ type Outcome struct {
 
 var errContinueAsNew = errors.New("continue as new")
 
+// decodeRequest decodes and validates the workflow's input (pure: no I/O).
+func decodeRequest(input json.RawMessage) (config.Request, error) {
+	req, err := config.Decode(input)
+	if err != nil {
+		return config.Request{}, fmt.Errorf("workflow input: %w", err)
+	}
+	req = req.Defaults()
+	return req, req.ValidateFields()
+}
+
 type run struct {
 	ctx   workflow.Context
 	req   config.Request
@@ -84,15 +95,18 @@ type run struct {
 	wake workflow.Channel
 }
 
-// StressTestWorkflow runs one durable benchmark. carry is nil when a client
+// StressTestWorkflow runs one durable benchmark. Its input is the request
+// as JSON, decoded here so that a wrong type fails the run in its first
+// workflow task, naming the field (a typed parameter would fail to decode
+// inside the SDK and retry the task forever). carry is nil when a client
 // starts it; continue-as-new passes the state on.
-func StressTestWorkflow(ctx workflow.Context, req config.Request, carry *Carry) (*Outcome, error) {
+func StressTestWorkflow(ctx workflow.Context, input json.RawMessage, carry *Carry) (*Outcome, error) {
+	req, err := decodeRequest(input)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidRequest, nil)
+	}
 	first := carry == nil
 	if first {
-		req = req.Defaults()
-		if err := req.ValidateFields(); err != nil {
-			return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidRequest, nil)
-		}
 		carry = &Carry{RunID: workflow.GetInfo(ctx).WorkflowExecution.ID, StartedAt: workflow.Now(ctx), Totals: metrics.NewSummary()}
 	}
 	r := &run{ctx: ctx, req: req, c: carry, phase: PhaseLoading, pending: map[int]*metrics.Summary{}, arrived: map[int]int{},
@@ -100,7 +114,6 @@ func StressTestWorkflow(ctx workflow.Context, req config.Request, carry *Carry) 
 	if err := r.registerHandlers(); err != nil {
 		return nil, err
 	}
-	var err error
 	if first {
 		err = r.start()
 	}
@@ -119,7 +132,8 @@ func (r *run) start() error {
 	r.setPhase(PhasePreparing)
 	var plan activities.Plan
 	if err := workflow.ExecuteActivity(r.prepareCtx(), activities.PrepareName,
-		activities.PrepareInput{RunID: r.c.RunID, Request: r.req}).Get(r.ctx, &plan); err != nil {
+		activities.PrepareInput{RunID: r.c.RunID, Request: r.req, Execution: workflow.GetInfo(r.ctx).FirstRunID,
+			StartedAt: r.c.StartedAt}).Get(r.ctx, &plan); err != nil {
 		return err
 	}
 	r.c.Plan = plan
@@ -199,7 +213,8 @@ func (r *run) runSlices() error {
 			break
 		}
 		for rep, endpoint := range endpoints {
-			in := activities.SliceInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model, Slice: k,
+			in := activities.SliceInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model,
+				ServedModelName: r.c.Plan.ServedModelName, Slice: k,
 				NumSlices: r.c.Plan.NumSlices, Replica: rep, Endpoint: endpoint, T0: r.c.T0}
 			var f workflow.Future
 			if endpoint != "" {
@@ -337,7 +352,7 @@ func (r *run) finish(runErr error) (*Outcome, error) {
 	if r.c.NextSlice > 0 {
 		r.setPhaseCtx(ctx, PhaseAggregating)
 		in := activities.AggregateInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model,
-			NumSlices: r.c.NextSlice, StartedAt: r.c.StartedAt, Replicas: len(r.c.Deployment.Endpoints),
+			ServedModelName: r.c.Plan.ServedModelName, Execution: workflow.GetInfo(ctx).FirstRunID, NumSlices: r.c.NextSlice, StartedAt: r.c.StartedAt, Replicas: len(r.c.Deployment.Endpoints),
 			Partial: out.Partial, Reason: out.Reason}
 		aggErr = workflow.ExecuteActivity(r.aggregateCtx(ctx), activities.AggregateName, in).Get(ctx, &out.Result)
 	}
