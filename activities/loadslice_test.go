@@ -117,7 +117,7 @@ func TestLoadSliceResumesFromStoredParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.env.SetHeartbeatDetails(activities.SliceProgress{Attempt: 0, PartsFlushed: 1, RecordsFlushed: n / 2}) // an earlier writer
-	res, err := f.run(t, 0, time.Now().Add(-3*time.Second)) // the whole slice is already due
+	res, err := f.run(t, 0, time.Now().Add(-3*time.Second))                                                 // the whole slice is already due
 	if err != nil {
 		t.Fatal(err)
 	}
