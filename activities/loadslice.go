@@ -62,14 +62,14 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	if err != nil {
 		return SliceResult{}, err
 	}
-	if n, err := engine.RecoverSpilled(ctx, a.Store, a.SpillDir, results.ReplicaPrefix(in.RunID, in.Slice, in.Replica)); err != nil {
-		return SliceResult{}, fmt.Errorf("uploading parts an earlier attempt kept on disk: %w", err)
-	} else if n > 0 {
-		log.Info("uploaded parts an earlier attempt kept on disk", zap.Int("parts", n))
-	}
-	stored, err := engine.ReadUnitOf(ctx, a.Store, in.RunID, in.Slice, in.Replica)
-	if err != nil {
-		return SliceResult{}, err
+	// A first attempt (no earlier attempt, no heartbeat of one) has nothing
+	// stored to resume: it needs no store to start, so a slice starts on
+	// time during a storage outage.
+	stored := &engine.UnitRecords{}
+	if info.Attempt > 1 || activity.HasHeartbeatDetails(ctx) {
+		if stored, err = a.resumeFrom(ctx, in, log); err != nil {
+			return SliceResult{}, err
+		}
 	}
 	var last SliceProgress
 	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil && last.PartsFlushed > 0 {
@@ -258,6 +258,19 @@ func (a *Activities) holdLease(ctx, runCtx context.Context, cancelRun context.Ca
 			<-finished
 		}
 	}
+}
+
+// resumeFrom uploads what earlier attempts on this machine kept on disk,
+// then reads everything every attempt stored for the slice's replica.
+func (a *Activities) resumeFrom(ctx context.Context, in SliceInput, log *zap.Logger) (*engine.UnitRecords, error) {
+	n, err := engine.RecoverSpilled(ctx, a.Store, a.SpillDir, results.ReplicaPrefix(in.RunID, in.Slice, in.Replica))
+	if err != nil {
+		return nil, fmt.Errorf("uploading parts an earlier attempt kept on disk: %w", err)
+	}
+	if n > 0 {
+		log.Info("uploaded parts an earlier attempt kept on disk", zap.Int("parts", n))
+	}
+	return engine.ReadUnitOf(ctx, a.Store, in.RunID, in.Slice, in.Replica)
 }
 
 // storeGPUPower records the GPUs' power over the slice's window; one

@@ -1,12 +1,17 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	pathpkg "path"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +24,14 @@ import (
 // records, whichever comes first, and written by one background goroutine,
 // so Add never waits on the store. A part that cannot be written is kept
 // and retried with backoff until Close's deadline; parts beyond MemoryLimit
-// bytes wait on local disk (SpillDir) instead of in memory, and so do the
-// parts still unstored when Close gives up: RecoverSpilled uploads them on
-// the next attempt. OnFlush runs after each part is stored, in part order.
+// bytes wait on local disk (SpillDir) instead of in memory.
+//
+// Every record is also appended to a write-ahead log in SpillDir as it is
+// added, and the log is removed once every part is stored. A process that
+// is killed, or a Close that gives up on the store, leaves the log behind:
+// RecoverSpilled (run by the next attempt and at worker start) stores it as
+// the attempt's part WALPart, so what was measured is never lost with the
+// process. OnFlush runs after each part is stored, in part order.
 type Recorder struct {
 	Store      results.Store
 	RunID      string
@@ -48,6 +58,8 @@ type Recorder struct {
 	stored    int
 	records   int
 	lastErr   error
+	wal       *os.File
+	walErr    error
 	wake      chan struct{}
 	done      chan struct{}
 	writerCtx context.Context
@@ -84,6 +96,7 @@ func (r *Recorder) Start() {
 	r.done = make(chan struct{})
 	r.stopTick = make(chan struct{})
 	r.writerCtx, r.stopWrite = context.WithCancel(context.Background())
+	r.wal, r.walErr = openWAL(r.SpillDir, walKey(r.RunID, r.Slice, r.Replica, r.Attempt))
 	go r.write()
 	go r.tick()
 }
@@ -93,7 +106,15 @@ func DefaultSpillDir() string { return filepath.Join(os.TempDir(), "vib-spill") 
 
 // Add queues one record; it never blocks on the store.
 func (r *Recorder) Add(rec metrics.Record) {
+	line, err := json.Marshal(rec)
 	r.mu.Lock()
+	if r.wal != nil && err == nil {
+		// One write(2) per record: it survives the process being killed.
+		_, err = r.wal.Write(append(line, '\n'))
+	}
+	if err != nil && r.walErr == nil {
+		r.walErr = err
+	}
 	r.buf = append(r.buf, rec)
 	full := len(r.buf) >= r.MaxRecords
 	r.mu.Unlock()
@@ -257,8 +278,8 @@ func (r *Recorder) put(p *pendingPart) error {
 }
 
 // Close cuts what is buffered and waits until every part is stored or ctx
-// ends. Parts still unstored then are left on local disk for
-// RecoverSpilled, and the error says how many records wait there.
+// ends. When parts are still unstored then, the write-ahead log stays on
+// local disk for RecoverSpilled and the error says how many records wait.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.cut()
 	r.mu.Lock()
@@ -275,20 +296,24 @@ func (r *Recorder) Close(ctx context.Context) error {
 	r.stopWrite()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.wal != nil {
+		r.wal.Close()
+	}
 	if len(r.queue) == 0 {
+		if r.wal != nil {
+			os.Remove(r.wal.Name())
+		}
 		return nil
 	}
 	waiting := 0
 	for _, p := range r.queue {
 		waiting += p.records
-		if p.body != nil {
-			if err := r.spill(p); err != nil {
-				return fmt.Errorf("%d records not stored and not kept on disk: %w (store: %v)", waiting, err, r.lastErr)
-			}
-		}
+	}
+	if r.wal == nil {
+		return fmt.Errorf("%d records in %d parts not stored, and no write-ahead log (%v): %w", waiting, len(r.queue), r.walErr, r.lastErr)
 	}
 	return fmt.Errorf("%d records in %d parts not stored yet, kept in %s for the next attempt: %w",
-		waiting, len(r.queue), r.SpillDir, r.lastErr)
+		waiting, len(r.queue), r.wal.Name(), r.lastErr)
 }
 
 // Stored is how many parts and records this recorder has safely stored.
@@ -298,8 +323,27 @@ func (r *Recorder) Stored() (parts, records int) {
 	return r.stored, r.records
 }
 
-// RecoverSpilled uploads the parts that earlier attempts on this machine
-// kept on disk under prefix (a (slice, replica) prefix), then removes them.
+// WALPart is the part number under which a recovered write-ahead log is
+// stored: above any part a recorder cuts.
+const WALPart = 999999
+
+func walKey(runID string, slice, replica, attempt int) string {
+	return fmt.Sprintf("%swal-a%03d.jsonl", results.ReplicaPrefix(runID, slice, replica), attempt)
+}
+
+func openWAL(spillDir, key string) (*os.File, error) {
+	path := filepath.Join(spillDir, filepath.FromSlash(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+// RecoverSpilled stores what recorders on this machine left in spillDir
+// under prefix ("" for all): spilled parts under their own keys, and
+// write-ahead logs as part WALPart of their attempt (a record also in a
+// stored part is read once, by ReadUnit's rule). Each file is removed once
+// stored.
 func RecoverSpilled(ctx context.Context, store results.Store, spillDir, prefix string) (int, error) {
 	if spillDir == "" {
 		spillDir = DefaultSpillDir()
@@ -317,15 +361,51 @@ func RecoverSpilled(ctx context.Context, store results.Store, spillDir, prefix s
 		if err != nil {
 			return err
 		}
-		body, err := os.ReadFile(path)
-		if err != nil {
+		key, body := filepath.ToSlash(rel), []byte(nil)
+		if body, err = os.ReadFile(path); err != nil {
 			return err
 		}
-		if err := store.Put(ctx, filepath.ToSlash(rel), body); err != nil {
+		if dir, name := pathpkg.Split(key); strings.HasPrefix(name, "wal-a") {
+			if key, body, err = walPart(dir, name, body); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		if key == "" { // an empty log
+			return os.Remove(path)
+		}
+		if _, err := results.ParseObjectKey(key); err != nil {
+			return nil // not a recorder's file
+		}
+		if err := store.Put(ctx, key, body); err != nil {
 			return err
 		}
 		n++
 		return os.Remove(path)
 	})
 	return n, err
+}
+
+// walPart turns a write-ahead log into a part. A killed process may leave
+// its last line half-written: that record was never complete, and is
+// dropped.
+func walPart(dir, name string, body []byte) (string, []byte, error) {
+	attempt, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "wal-a"), ".jsonl"))
+	if err != nil {
+		return "", nil, err
+	}
+	var recs []metrics.Record
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		var rec metrics.Record
+		if len(line) > 0 && json.Unmarshal(line, &rec) == nil {
+			recs = append(recs, rec)
+		}
+	}
+	if len(recs) == 0 {
+		return "", nil, nil
+	}
+	part, err := results.EncodePart(recs)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir + fmt.Sprintf("part-a%03d-%06d.jsonl.gz", attempt, WALPart), part, nil
 }

@@ -121,7 +121,7 @@ func TestRecorderKeepsPartsThroughAnS3Outage(t *testing.T) {
 	}
 }
 
-// When the store is still down at Close's deadline, the parts go to local
+// When the store is still down at Close's deadline, the parts wait on local
 // disk and the next attempt's RecoverSpilled stores them.
 func TestRecorderSpillsWhatTheStoreNeverTookAndRecoversIt(t *testing.T) {
 	store, faults := s3Store(t)
@@ -144,8 +144,8 @@ func TestRecorderSpillsWhatTheStoreNeverTookAndRecoversIt(t *testing.T) {
 	}
 	faults.Up()
 	n, err := engine.RecoverSpilled(t.Context(), store, spill, results.ReplicaPrefix("run", 3, 1))
-	if err != nil || n != 10 {
-		t.Fatalf("recovered %d parts, %v; want 10", n, err)
+	if err != nil || n != 11 {
+		t.Fatalf("recovered %d objects, %v; want the 10 spilled parts and the write-ahead log", n, err)
 	}
 	u, err := engine.ReadUnitOf(t.Context(), store, "run", 3, 1)
 	if err != nil || len(u.Records) != 95 {
@@ -156,5 +156,45 @@ func TestRecorderSpillsWhatTheStoreNeverTookAndRecoversIt(t *testing.T) {
 	}
 	if _, err := os.Stat(spill); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A process killed mid-slice (here: a recorder never closed, its log's last
+// line cut in half) leaves a write-ahead log from which RecoverSpilled
+// stores every complete record it had measured, parts stored or not.
+func TestRecoverSpilledStoresTheLogOfAKilledRecorder(t *testing.T) {
+	store, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spill := t.TempDir()
+	rec := &engine.Recorder{Store: store, RunID: "run", Slice: 7, Replica: 0, Attempt: 3, MaxRecords: 4, SpillDir: spill}
+	rec.Start()
+	for i := range 10 {
+		rec.Add(metrics.Record{Index: i, Status: metrics.StatusCompleted, Success: true, TTFT: 0.01})
+	}
+	// "Kill": the process is gone; its log stays, with a torn last line.
+	logs, _ := filepath.Glob(filepath.Join(spill, "run", "slices", "00007", "000", "wal-a003.jsonl"))
+	if len(logs) != 1 {
+		t.Fatalf("write-ahead logs: %v", logs)
+	}
+	f, err := os.OpenFile(logs[0], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"request_id":"torn","index":10,"succ`)
+	f.Close()
+	if _, err := engine.RecoverSpilled(t.Context(), store, spill, ""); err != nil {
+		t.Fatal(err)
+	}
+	u, err := engine.ReadUnitOf(t.Context(), store, "run", 7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Records) != 10 || u.Records[9].Index != 9 || u.Records[9].TTFT != 0.01 {
+		t.Fatalf("%d records recovered, want the 10 complete ones", len(u.Records))
+	}
+	if ok, _ := store.Exists(t.Context(), results.PartKey("run", 7, 0, 3, engine.WALPart)); !ok {
+		t.Fatal("the log is not stored as the attempt's part WALPart")
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vibench/vllm-inference-benchmark/activities"
+	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/results"
 	"github.com/vibench/vllm-inference-benchmark/workflows"
 )
@@ -74,6 +75,12 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 		return err
 	}
 	log.Info("results store", zap.String("location", store.Location("")))
+	// Records a killed worker measured wait in its write-ahead logs.
+	if n, err := engine.RecoverSpilled(ctx, store, os.Getenv("VIB_SPILL_DIR"), ""); err != nil {
+		log.Warn("records left on disk by an earlier worker not stored yet; the next slice attempt retries", zap.Error(err))
+	} else if n > 0 {
+		log.Info("stored records an earlier worker left on disk", zap.Int("objects", n))
+	}
 	acts := &activities.Activities{
 		Store: store, Log: log,
 		Deployers:        deployers(log),
