@@ -91,7 +91,9 @@ type Request struct {
 	// run fails.
 	ReplicaGoneLimitSeconds float64 `json:"replica_gone_limit_seconds,omitempty"`
 
-	unknownFields []string
+	// What decoding could not take, reported by Validate.
+	unknownFields  []string
+	decodeProblems []FieldError
 }
 
 // Known values.

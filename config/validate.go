@@ -58,7 +58,7 @@ func (r Request) Validate() error { return r.validate(true) }
 func (r Request) ValidateFields() error { return r.validate(false) }
 
 func (r Request) validate(files bool) error {
-	var p problems
+	p := problems(slices.Clone(r.decodeProblems))
 	for _, f := range r.unknownFields {
 		if guess := closestField(f); guess != "" {
 			p.add(f, "unknown field; did you mean %q?", guess)
@@ -124,10 +124,28 @@ func (r Request) validate(files bool) error {
 		p.add("continue_as_new_every_slices", "must be at least 1, got %d", r.ContinueAsNewEach)
 	}
 	r.checkDeploy(&p)
+	p = p.withoutFollowOns(len(r.decodeProblems))
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
 	return nil
+}
+
+// withoutFollowOns drops problems about a field that already has a decoding
+// problem among the first n: its value was not taken, so what the checks
+// saw is the default, not what the user wrote.
+func (p problems) withoutFollowOns(n int) problems {
+	bad := map[string]bool{}
+	for _, e := range p[:n] {
+		bad[e.Field] = true
+	}
+	out := p[:n:n]
+	for _, e := range p[n:] {
+		if !bad[e.Field] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (r Request) checkEndpoint(p *problems) {
