@@ -112,6 +112,7 @@ func (r *Request) decodeFields(obj map[string]json.RawMessage) {
 			continue
 		}
 		f.Set(dst.Elem())
+		r.noteGiven(name, f)
 	}
 }
 

@@ -113,3 +113,26 @@ func TestUnmarshalKeepsProblemsForValidate(t *testing.T) {
 		t.Errorf("an empty request (an empty config file) must be refused: %v", got)
 	}
 }
+
+// What `starter start` sends (a request after Defaults, as JSON) passes the
+// workflow's decoder: nothing Defaults fills is refused as not belonging,
+// given zero, or conflicting.
+func TestDefaultedRequestsPassTheWorkflowDecoder(t *testing.T) {
+	rate := config.Rate(12)
+	for _, r := range []config.Request{
+		{},
+		{DatasetName: "sonnet", Backend: "openai-chat", Model: "m", NumPrompts: 10, RequestRate: &rate},
+		{DatasetName: "sharegpt", DatasetPath: "/data/sg.json", SharegptOutputLen: 5},
+		{RequestRate: &rate, DurationSeconds: 11 * 3600, ReplicasBaseURLs: config.List{"http://a:8000", "http://b:8000"}},
+		{Deploy: "kubernetes", GPUType: "H100", ReplicaCount: 2, Namespace: "bench", Image: "vllm/vllm-openai:v0.10.0", VLLMArgs: []string{"--max-model-len=8192"}},
+		{RampUpStrategy: "linear", RampUpStartRPS: 1, RampUpEndRPS: 10, NumPrompts: 100},
+	} {
+		b, err := json.Marshal(r.Defaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.DecodeWorkflowInput(b); err != nil {
+			t.Errorf("%s: %v", b, err)
+		}
+	}
+}
