@@ -16,11 +16,12 @@ const (
 
 	// PlanBytesPerPrompt is what one scheduled prompt costs a worker's plan
 	// (engine.Plan): its arrival offset (8 bytes), its dispatch entry
-	// (loadgen.Arrival, 16), and the dataset's per-prompt lengths (random:
-	// five int32 arrays, 20; sonnet 4; sharegpt 8), rounded up for the
-	// padding tokens random draws. TestPlanBytesPerPromptIsAnUpperBound
-	// measures it.
-	PlanBytesPerPrompt = 48
+	// (loadgen.Arrival, 16), and the dataset's per-prompt state (sonnet: a
+	// length, 4; random: five 32-bit arrays, 20, plus the padding tokens it
+	// draws to fit each prompt, which grow with random_input_len).
+	// TestPlanBytesPerPromptIsAnUpperBound measures 29 (sonnet) and 45-50
+	// (random, 16-token prompts); 1,024-token random prompts measured ~55.
+	PlanBytesPerPrompt = 64
 
 	// MaxPrompts is the most one run schedules: the datasets index prompts
 	// with 32-bit integers.
@@ -81,13 +82,15 @@ func (r Request) checkLimits(p *problems) {
 	if countField == "duration_seconds" && r.RequestRate != nil && !r.RequestRate.IsInf() {
 		prompts = float64(*r.RequestRate) * r.DurationSeconds
 	}
-	switch plan := prompts * PlanBytesPerPrompt; {
-	case prompts > MaxPrompts:
-		p.add(countField, "%s prompts are more than one run schedules (%s: prompts are indexed with 32-bit integers); split the run or lower the count",
-			grouped(prompts), grouped(MaxPrompts))
-	case r.MaxPlanGiB > 0 && plan > r.MaxPlanGiB*(1<<30):
-		p.add(countField, "%s prompts need ~%s of plan (%d bytes each) on every load worker; the most a plan may take is max_plan_gib %g (%s prompts); lower the count, or raise max_plan_gib where the workers have the memory",
-			grouped(prompts), bytesText(plan), PlanBytesPerPrompt, r.MaxPlanGiB, grouped(math.Floor(r.MaxPlanGiB*(1<<30)/PlanBytesPerPrompt)))
+	budget := r.MaxPlanGiB * (1 << 30)
+	if plan := prompts * PlanBytesPerPrompt; prompts > MaxPrompts || (budget > 0 && plan > budget) {
+		most := fmt.Sprintf("the most a plan may take is max_plan_gib %g (%s prompts); lower the count, or raise max_plan_gib where the workers have the memory",
+			r.MaxPlanGiB, grouped(math.Floor(budget/PlanBytesPerPrompt)))
+		if prompts > MaxPrompts {
+			most = fmt.Sprintf("the most one run schedules is %s (prompts are indexed with 32-bit integers); split the run or lower the count", grouped(MaxPrompts))
+		}
+		p.add(countField, "%s prompts need ~%s of plan (%d bytes each) on every load worker; %s",
+			grouped(prompts), bytesText(plan), PlanBytesPerPrompt, most)
 	}
 	for _, f := range []struct {
 		name string
@@ -115,7 +118,7 @@ func (r Request) checkLimits(p *problems) {
 		p.add(field, "%s; the most a run may take is max_run_hours %g (%s); raise the rate, send fewer prompts, or raise max_run_hours",
 			what, r.MaxRunHours, humanSeconds(limit))
 	}
-	if r.SliceSeconds > 0 && secs/r.SliceSeconds > MaxSlices {
+	if r.SliceSeconds > 0 && secs <= r.MaxRunHours*3600 && secs/r.SliceSeconds > MaxSlices {
 		p.add("slice_seconds", "%g cuts the ~%s run into %s slices; the most is %s (each is an activity per replica in the workflow history); give at least %g",
 			r.SliceSeconds, humanSeconds(secs), grouped(math.Ceil(secs/r.SliceSeconds)), grouped(MaxSlices), math.Ceil(secs/MaxSlices))
 	}
