@@ -80,7 +80,7 @@ func checkReplica(ctx context.Context, client *http.Client, req config.Request, 
 		}
 		return []config.FieldError{{Field: field, Problem: msg}}
 	}
-	const fix = `start the server or fix the URL; to deploy vLLM for the run, give deploy "kubernetes"`
+	const fix = `start the server or fix the URL; to deploy vLLM for the run, give deploy "kubernetes"; if only the load workers reach this server, start with --no-preflight`
 	status, body, err := get(ctx, client, base+"/health")
 	switch {
 	case err != nil:

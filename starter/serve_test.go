@@ -13,7 +13,7 @@ import (
 // A bad /start-load payload is answered 400 with every problem, before
 // anything is started (the handler never reaches Temporal).
 func TestStartLoadRejectsBadPayload(t *testing.T) {
-	h := apiHandler(nil)
+	h := apiHandler(nil, serveOptions{})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/start-load",
 		strings.NewReader(`{"host": "localhost", "port": 8000, "request_rate": 0, "dataset_name": "sonet"}`)))
