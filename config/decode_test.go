@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/internal/badinput"
 )
 
 func problemsOf(t *testing.T, err error) map[string]string {
@@ -135,4 +136,22 @@ func TestDefaultedRequestsPassTheWorkflowDecoder(t *testing.T) {
 			t.Errorf("%s: %v", b, err)
 		}
 	}
+}
+
+// The entry tests' cases, as the workflow's first task decodes them: each
+// is refused naming its field (the ones only a server shows are left to
+// the preflight and the first activity).
+func TestDecodeWorkflowInputRefusesEveryEntryCase(t *testing.T) {
+	n := 0
+	for _, c := range badinput.Cases {
+		if c.Servers {
+			continue
+		}
+		_, err := config.DecodeWorkflowInput([]byte(c.Fill("http://127.0.0.1:8000", "http://127.0.0.1:1")))
+		if got := problemsOf(t, err); got[c.Field] == "" {
+			t.Errorf("%s: %s not named: %v", c.Name, c.Field, got)
+		}
+		n++
+	}
+	t.Logf("%d cases refused", n)
 }

@@ -37,7 +37,10 @@ func (r *Request) noteGiven(name string, v reflect.Value) {
 	}
 }
 
-func (r Request) gave(name string) bool   { return slices.Contains(r.given, name) }
+// Given says whether a field was given in the JSON or the flags the request
+// was read from.
+func (r Request) Given(field string) bool { return slices.Contains(r.given, field) }
+
 func (r Request) given0(name string) bool { return slices.Contains(r.givenZero, name) }
 
 // zeroMeansNothing are the fields where a given 0 (or empty) has no
@@ -92,7 +95,7 @@ func (r Request) checkBelonging(p *problems) {
 			continue
 		}
 		for _, f := range datasetFields[ds] {
-			if r.gave(f) {
+			if r.Given(f) {
 				p.add(f, "belongs to dataset_name %q, but the dataset is %q%s; set dataset_name %q or leave %s out",
 					ds, r.DatasetName, defaultNote(r, "dataset_name"), ds, f)
 			}
@@ -131,7 +134,7 @@ func (r Request) checkBelonging(p *problems) {
 func defaultNote(r Request, field string) string {
 	def := reflect.ValueOf(Request{}.Defaults()).Field(fieldIndex()[field])
 	cur := reflect.ValueOf(r).Field(fieldIndex()[field])
-	if r.gave(field) || !reflect.DeepEqual(def.Interface(), cur.Interface()) {
+	if r.Given(field) || !reflect.DeepEqual(def.Interface(), cur.Interface()) {
 		return ""
 	}
 	return " (the default)"

@@ -74,24 +74,6 @@ func (r Request) checkLimits(p *problems) {
 	if !(r.MaxPlanGiB > 0) || math.IsInf(r.MaxPlanGiB, 0) {
 		p.add("max_plan_gib", "must be a positive number of GiB, got %v; leave it out for %d", r.MaxPlanGiB, DefaultMaxPlanGiB)
 	}
-	countField := "num_prompts"
-	if r.DurationSeconds > 0 && !r.given0("num_prompts") && r.RequestRate != nil {
-		countField = "duration_seconds"
-	}
-	prompts := float64(r.NumPrompts)
-	if countField == "duration_seconds" && r.RequestRate != nil && !r.RequestRate.IsInf() {
-		prompts = float64(*r.RequestRate) * r.DurationSeconds
-	}
-	budget := r.MaxPlanGiB * (1 << 30)
-	if plan := prompts * PlanBytesPerPrompt; prompts > MaxPrompts || (budget > 0 && plan > budget) {
-		most := fmt.Sprintf("the most a plan may take is max_plan_gib %g (%s prompts); lower the count, or raise max_plan_gib where the workers have the memory",
-			r.MaxPlanGiB, grouped(math.Floor(budget/PlanBytesPerPrompt)))
-		if prompts > MaxPrompts {
-			most = fmt.Sprintf("the most one run schedules is %s (prompts are indexed with 32-bit integers); split the run or lower the count", grouped(MaxPrompts))
-		}
-		p.add(countField, "%s prompts need ~%s of plan (%d bytes each) on every load worker; %s",
-			grouped(prompts), bytesText(plan), PlanBytesPerPrompt, most)
-	}
 	for _, f := range []struct {
 		name string
 		v    int
@@ -103,6 +85,25 @@ func (r Request) checkLimits(p *problems) {
 			p.add(f.name, "%s tokens is longer than any served model's context (the most is %s); give the length the model serves",
 				grouped(float64(f.v)), grouped(MaxTokensPerPrompt))
 		}
+	}
+	if r.given0("num_prompts") && r.DurationSeconds == 0 {
+		return // refused as given; what follows would be about the default
+	}
+	// With a duration, the count is request_rate x duration_seconds (which
+	// Defaults leaves at 0 past MaxPrompts).
+	countField, prompts := "num_prompts", float64(r.NumPrompts)
+	if r.DurationSeconds > 0 && r.RequestRate != nil && !r.RequestRate.IsInf() {
+		countField, prompts = "duration_seconds", float64(*r.RequestRate)*r.DurationSeconds
+	}
+	budget := r.MaxPlanGiB * (1 << 30)
+	if plan := prompts * PlanBytesPerPrompt; prompts > MaxPrompts || (budget > 0 && plan > budget) {
+		most := fmt.Sprintf("the most a plan may take is max_plan_gib %g (%s prompts); lower the count, or raise max_plan_gib where the workers have the memory",
+			r.MaxPlanGiB, grouped(math.Floor(budget/PlanBytesPerPrompt)))
+		if prompts > MaxPrompts {
+			most = fmt.Sprintf("the most one run schedules is %s (prompts are indexed with 32-bit integers); split the run or lower the count", grouped(MaxPrompts))
+		}
+		p.add(countField, "%s prompts need ~%s of plan (%d bytes each) on every load worker; %s",
+			grouped(prompts), bytesText(plan), PlanBytesPerPrompt, most)
 	}
 	secs := r.RunSeconds()
 	if limit := r.MaxRunHours * 3600; r.MaxRunHours > 0 && secs > limit {

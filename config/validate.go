@@ -155,7 +155,7 @@ func (r Request) checkCount(p *problems) {
 		p.add("duration_seconds", "must be a positive number of seconds, got %g", r.DurationSeconds)
 	case r.DurationSeconds > 0 && rate.IsInf():
 		p.add("duration_seconds", "needs a finite request_rate (num_prompts = request_rate x duration_seconds); set request_rate or give num_prompts instead")
-	case r.DurationSeconds > 0 && r.gave("num_prompts") && r.NumPrompts > 0 && float64(r.NumPrompts) != math.Round(float64(*rate)*r.DurationSeconds):
+	case r.DurationSeconds > 0 && r.Given("num_prompts") && r.NumPrompts > 0 && float64(r.NumPrompts) != math.Round(float64(*rate)*r.DurationSeconds):
 		p.add("duration_seconds", "and num_prompts %d both set the run's length (request_rate x duration_seconds = %g prompts); give one of them", r.NumPrompts, math.Round(float64(*rate)*r.DurationSeconds))
 	case r.DurationSeconds > 0 && r.NumPrompts <= 0 && float64(*rate)*r.DurationSeconds <= MaxPrompts && !r.given0("num_prompts"):
 		p.add("duration_seconds", "%g seconds at %s req/s schedules no request; give a longer duration or a higher rate", r.DurationSeconds, rate)
