@@ -155,3 +155,17 @@ func TestDecodeWorkflowInputRefusesEveryEntryCase(t *testing.T) {
 	}
 	t.Logf("%d cases refused", n)
 }
+
+// Workflows started before Defaults filled only the chosen dataset's
+// lengths carry every dataset's defaults; replaying their first task must
+// still validate.
+func TestInputsOfEarlierStartersStillValidate(t *testing.T) {
+	for _, in := range []string{
+		`{"host":"127.0.0.1","port":8000,"num_prompts":60,"request_rate":12,"backend":"openai-chat","endpoint":"/v1/chat/completions","dataset_name":"sonnet","sonnet_input_len":512,"sonnet_prefix_len":2,"sonnet_output_len":128,"burstiness":1,"random_input_len":1024,"random_output_len":128,"percentile_metrics":["ttft","tpot","itl"],"metric_percentiles":["99"],"stall_timeout_seconds":300,"request_timeout_seconds":21600,"slice_seconds":300,"continue_as_new_every_slices":48,"deploy":"existing","ready_timeout_seconds":3600,"replica_gone_limit_seconds":600}`,
+		`{"num_prompts":60,"dataset_name":"random","sonnet_input_len":550,"sonnet_prefix_len":200,"sonnet_output_len":150,"random_input_len":1024,"random_output_len":128,"replicas_base_urls":["http://replica-0:8000"],"hf_token_secret":"hf-token"}`,
+	} {
+		if _, err := config.DecodeWorkflowInput([]byte(in)); err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}

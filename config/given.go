@@ -87,14 +87,28 @@ var datasetFields = map[string][]string{
 	"sharegpt": {"sharegpt_output_len"},
 }
 
+// legacyFilled are the lengths Defaults filled for every dataset before it
+// filled only the chosen one's: workflows started then carry them in their
+// input, and replaying their first task must validate as it did.
+var legacyFilled = map[string]int{
+	"sonnet_input_len": 550, "sonnet_output_len": 150, "sonnet_prefix_len": 200,
+	"random_input_len": 1024, "random_output_len": 128,
+}
+
 // checkBelonging refuses fields that the chosen dataset, backend, rate or
 // deploy target would ignore: a user who gives them expects them to act.
+// (hf_token_secret is not among them: workflows started before this rule
+// carry it with existing servers.)
 func (r Request) checkBelonging(p *problems) {
+	v := reflect.ValueOf(r)
 	for _, ds := range DatasetNames {
 		if ds == r.DatasetName {
 			continue
 		}
 		for _, f := range datasetFields[ds] {
+			if old, ok := legacyFilled[f]; ok && v.Field(fieldIndex()[f]).Int() == int64(old) {
+				continue
+			}
 			if r.Given(f) {
 				p.add(f, "belongs to dataset_name %q, but the dataset is %q%s; set dataset_name %q or leave %s out",
 					ds, r.DatasetName, defaultNote(r, "dataset_name"), ds, f)
@@ -117,7 +131,7 @@ func (r Request) checkBelonging(p *problems) {
 			set  bool
 		}{
 			{"gpu_type", r.GPUType != ""}, {"replica_count", r.ReplicaCount != 0}, {"namespace", r.Namespace != ""},
-			{"image", r.Image != ""}, {"vllm_args", len(r.VLLMArgs) > 0}, {"hf_token_secret", r.HFTokenSecret != ""},
+			{"image", r.Image != ""}, {"vllm_args", len(r.VLLMArgs) > 0},
 			{"model_storage_pvc", r.ModelStoragePVC != ""}, {"node_selector", len(r.NodeSelector) > 0},
 			{"keep_deployment", r.KeepDeployment},
 		} {
