@@ -1,11 +1,5 @@
 package config
 
-import (
-	"reflect"
-	"strings"
-	"sync"
-)
-
 // UnmarshalJSON decodes a request leniently, field by field, and remembers
 // what it could not take (a field of the wrong type, an unknown name, a
 // value that is not an object) so Validate can name each with its fix: a
@@ -23,20 +17,9 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var knownFields = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
-	t := reflect.TypeFor[Request]()
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			m[name] = true
-		}
-	}
-	return m
-})
-
 func closestField(name string) string {
 	best, bestD := "", 4
-	for k := range knownFields() {
+	for k := range fieldIndex() {
 		if d := editDistance(name, k); d < bestD || (d == bestD && k < best) {
 			best, bestD = k, d
 		}
