@@ -41,10 +41,15 @@ func TestDefaultsAreVLLMs(t *testing.T) {
 	r := config.Request{}.Defaults()
 	if r.Backend != "openai" || r.Endpoint != "/v1/completions" || r.DatasetName != "random" ||
 		r.NumPrompts != 1000 || !r.RequestRate.IsInf() || *r.Burstiness != 1 || r.Seed != 0 ||
-		r.SonnetInputLen != 550 || r.SonnetOutputLen != 150 || r.SonnetPrefixLen != 200 ||
-		r.RandomInputLen != 1024 || r.RandomOutputLen != 128 || r.PercentileMetrics.String() != "ttft,tpot,itl" ||
+		r.SonnetInputLen != 0 || r.RandomInputLen != 1024 || r.RandomOutputLen != 128 || r.PercentileMetrics.String() != "ttft,tpot,itl" ||
 		r.MetricPercentiles.String() != "99" || r.URL() != "http://127.0.0.1:8000/v1/completions" {
 		t.Errorf("defaults differ from vLLM's: %+v", r)
+	}
+	// Only the chosen dataset's lengths are filled: another's would be
+	// refused as not belonging when the request is decoded again.
+	s := config.Request{DatasetName: "sonnet"}.Defaults()
+	if s.SonnetInputLen != 550 || s.SonnetOutputLen != 150 || s.SonnetPrefixLen != 200 || s.RandomInputLen != 0 {
+		t.Errorf("sonnet defaults differ from vLLM's: %+v", s)
 	}
 }
 

@@ -68,6 +68,10 @@ type Request struct {
 	StallTimeoutSeconds   float64 `json:"stall_timeout_seconds,omitempty"`
 	RequestTimeoutSeconds float64 `json:"request_timeout_seconds,omitempty"`
 
+	// Limits that protect the machine and the run; a user may raise them.
+	MaxRunHours float64 `json:"max_run_hours,omitempty"`
+	MaxPlanGiB  float64 `json:"max_plan_gib,omitempty"`
+
 	// The durable stress test.
 	DurationSeconds   float64 `json:"duration_seconds,omitempty"`
 	SliceSeconds      float64 `json:"slice_seconds,omitempty"`
@@ -91,7 +95,12 @@ type Request struct {
 	// run fails.
 	ReplicaGoneLimitSeconds float64 `json:"replica_gone_limit_seconds,omitempty"`
 
-	unknownFields []string
+	// What decoding saw, for Validate: names it could not take, values of
+	// the wrong type, and the fields that were given (JSON or flags).
+	unknownFields  []string
+	decodeProblems []FieldError
+	given          []string
+	givenZero      []string
 }
 
 // Known values.
@@ -135,20 +144,26 @@ func (r Request) Defaults() Request {
 		one := 1.0
 		r.Burstiness = &one
 	}
-	if r.SonnetInputLen == 0 {
-		r.SonnetInputLen = 550
-	}
-	if r.SonnetOutputLen == 0 {
-		r.SonnetOutputLen = 150
-	}
-	if r.SonnetPrefixLen == 0 {
-		r.SonnetPrefixLen = 200
-	}
-	if r.RandomInputLen == 0 {
-		r.RandomInputLen = 1024
-	}
-	if r.RandomOutputLen == 0 {
-		r.RandomOutputLen = 128
+	// Only the chosen dataset's lengths: another dataset's would be
+	// refused as not belonging when the request is decoded again.
+	switch r.DatasetName {
+	case "sonnet":
+		if r.SonnetInputLen == 0 {
+			r.SonnetInputLen = 550
+		}
+		if r.SonnetOutputLen == 0 {
+			r.SonnetOutputLen = 150
+		}
+		if r.SonnetPrefixLen == 0 {
+			r.SonnetPrefixLen = 200
+		}
+	case "random":
+		if r.RandomInputLen == 0 {
+			r.RandomInputLen = 1024
+		}
+		if r.RandomOutputLen == 0 {
+			r.RandomOutputLen = 128
+		}
 	}
 	if len(r.PercentileMetrics) == 0 {
 		r.PercentileMetrics = List{"ttft", "tpot", "itl"}
@@ -177,8 +192,15 @@ func (r Request) Defaults() Request {
 	if r.ReplicaGoneLimitSeconds == 0 {
 		r.ReplicaGoneLimitSeconds = 600
 	}
-	if r.DurationSeconds > 0 && r.NumPrompts == 0 && !r.RequestRate.IsInf() {
-		r.NumPrompts = int(math.Round(float64(*r.RequestRate) * r.DurationSeconds))
+	if r.MaxRunHours == 0 {
+		r.MaxRunHours = DefaultMaxRunHours
+	}
+	if r.MaxPlanGiB == 0 {
+		r.MaxPlanGiB = DefaultMaxPlanGiB
+	}
+	// Past MaxPrompts the count is refused by Validate, naming duration_seconds.
+	if n := float64(*r.RequestRate) * r.DurationSeconds; r.DurationSeconds > 0 && r.NumPrompts == 0 && !r.RequestRate.IsInf() && n <= MaxPrompts {
+		r.NumPrompts = int(math.Round(n))
 	}
 	return r
 }

@@ -1,52 +1,25 @@
 package config
 
-import (
-	"encoding/json"
-	"reflect"
-	"sort"
-	"strings"
-	"sync"
-)
-
-// UnmarshalJSON decodes a request leniently but remembers fields it does not
-// know, so Validate can name them: a typo must fail the run with a clear
-// error on every entry point, including `temporal workflow start`, where a
-// strict decoder would only stall the workflow task.
+// UnmarshalJSON decodes a request leniently, field by field, and remembers
+// what it could not take (a field of the wrong type, an unknown name, a
+// value that is not an object) so Validate can name each with its fix: a
+// mistake must fail the run with a clear error on every entry point,
+// including `temporal workflow start`, where a decoding error would only
+// stall the workflow task. A request decoded from JSON must be validated.
 func (r *Request) UnmarshalJSON(b []byte) error {
-	type plain Request
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
+	*r = Request{}
+	obj, prob := singleObject(b)
+	if prob != nil {
+		r.decodeProblems = []FieldError{*prob}
+		return nil
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	known := knownFields()
-	for k := range raw {
-		if !known[k] {
-			p.unknownFields = append(p.unknownFields, k)
-		}
-	}
-	sort.Strings(p.unknownFields)
-	*r = Request(p)
+	r.decodeFields(obj)
 	return nil
 }
 
-var knownFields = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
-	t := reflect.TypeFor[Request]()
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			m[name] = true
-		}
-	}
-	return m
-})
-
 func closestField(name string) string {
 	best, bestD := "", 4
-	for k := range knownFields() {
+	for k := range fieldIndex() {
 		if d := editDistance(name, k); d < bestD || (d == bestD && k < best) {
 			best, bestD = k, d
 		}

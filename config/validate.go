@@ -58,7 +58,7 @@ func (r Request) Validate() error { return r.validate(true) }
 func (r Request) ValidateFields() error { return r.validate(false) }
 
 func (r Request) validate(files bool) error {
-	var p problems
+	p := problems(slices.Clone(r.decodeProblems))
 	for _, f := range r.unknownFields {
 		if guess := closestField(f); guess != "" {
 			p.add(f, "unknown field; did you mean %q?", guess)
@@ -66,16 +66,9 @@ func (r Request) validate(files bool) error {
 			p.add(f, "unknown field; see the README for the request fields")
 		}
 	}
-	if r.NumPrompts <= 0 {
-		if r.DurationSeconds > 0 && r.RequestRate.IsInf() {
-			p.add("duration_seconds", "needs a finite request_rate (num_prompts = request_rate x duration_seconds); set request_rate or give num_prompts")
-		} else {
-			p.add("num_prompts", "must be a positive number of requests, got %d; or give duration_seconds with a finite request_rate", r.NumPrompts)
-		}
-	}
-	if r.DurationSeconds < 0 {
-		p.add("duration_seconds", "must be positive, got %g", r.DurationSeconds)
-	}
+	r.checkGivenZeros(&p)
+	r.checkBelonging(&p)
+	r.checkCount(&p)
 	rate := float64(*r.RequestRate)
 	if math.IsNaN(rate) || rate <= 0 {
 		p.add("request_rate", "must be a positive number of requests per second or \"inf\", got %v", rate)
@@ -93,6 +86,8 @@ func (r Request) validate(files bool) error {
 	} else {
 		if r.Host == "" {
 			p.add("host", "must name the server, e.g. \"localhost\"")
+		} else if strings.ContainsAny(r.Host, "/@?#") {
+			p.add("host", "must be a host name or address such as \"localhost\", got %q; give a whole URL as base_url instead", r.Host)
 		}
 		if r.Port < 1 || r.Port > 65535 {
 			p.add("port", "must be in 1..65535, got %d", r.Port)
@@ -120,14 +115,53 @@ func (r Request) validate(files bool) error {
 	if r.RequestTimeoutSeconds < 0 {
 		p.add("request_timeout_seconds", "must be positive, got %g", r.RequestTimeoutSeconds)
 	}
+	if len(r.ReplicasBaseURLs) > 0 && r.BaseURL != "" {
+		p.add("base_url", "and replicas_base_urls both name the servers; give replicas_base_urls alone (each URL is one replica)")
+	}
 	if r.ContinueAsNewEach < 1 {
 		p.add("continue_as_new_every_slices", "must be at least 1, got %d", r.ContinueAsNewEach)
 	}
 	r.checkDeploy(&p)
+	r.checkLimits(&p)
+	p = p.withoutFollowOns(len(r.decodeProblems))
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
 	return nil
+}
+
+// withoutFollowOns drops problems about a field that already has a decoding
+// problem among the first n: its value was not taken, so what the checks
+// saw is the default, not what the user wrote.
+func (p problems) withoutFollowOns(n int) problems {
+	bad := map[string]bool{}
+	for _, e := range p[:n] {
+		bad[e.Field] = true
+	}
+	out := p[:n:n]
+	for _, e := range p[n:] {
+		if !bad[e.Field] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// checkCount checks num_prompts and duration_seconds, which set it.
+func (r Request) checkCount(p *problems) {
+	rate := r.RequestRate
+	switch {
+	case math.IsNaN(r.DurationSeconds) || r.DurationSeconds < 0 || math.IsInf(r.DurationSeconds, 0):
+		p.add("duration_seconds", "must be a positive number of seconds, got %g", r.DurationSeconds)
+	case r.DurationSeconds > 0 && rate.IsInf():
+		p.add("duration_seconds", "needs a finite request_rate (num_prompts = request_rate x duration_seconds); set request_rate or give num_prompts instead")
+	case r.DurationSeconds > 0 && r.Given("num_prompts") && r.NumPrompts > 0 && float64(r.NumPrompts) != math.Round(float64(*rate)*r.DurationSeconds):
+		p.add("duration_seconds", "and num_prompts %d both set the run's length (request_rate x duration_seconds = %g prompts); give one of them", r.NumPrompts, math.Round(float64(*rate)*r.DurationSeconds))
+	case r.DurationSeconds > 0 && r.NumPrompts <= 0 && float64(*rate)*r.DurationSeconds <= MaxPrompts && !r.given0("num_prompts"):
+		p.add("duration_seconds", "%g seconds at %s req/s schedules no request; give a longer duration or a higher rate", r.DurationSeconds, rate)
+	case r.DurationSeconds == 0 && r.NumPrompts < 0:
+		p.add("num_prompts", "must be a positive number of requests, got %d; or give duration_seconds with a finite request_rate", r.NumPrompts)
+	}
 }
 
 func (r Request) checkEndpoint(p *problems) {
@@ -216,8 +250,15 @@ func checkFile(p *problems, path string) {
 
 func checkHTTPURL(p *problems, field, raw string) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch {
+	case err == nil && u.User != nil:
+		p.add(field, "holds credentials (%s); they would be kept in the workflow history and the results. Remove the user:password@ part: the load workers send their own OPENAI_API_KEY from their environment as the bearer token", u.Redacted())
+	case err == nil && u.Host == "" && !strings.Contains(raw, "://"):
+		p.add(field, "must be an http(s) URL with its scheme, got %q; did you mean \"http://%s\"?", raw, raw)
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		p.add(field, "must be an http(s) URL such as \"http://10.0.0.5:8000\", got %q", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		p.add(field, "must be the server's root URL, without ?query or #fragment, got %q", raw)
 	}
 }
 

@@ -52,6 +52,7 @@ func parseRequests(fs *flag.FlagSet, args []string) ([]config.Request, error) {
 		if set.NArg() > 0 {
 			return nil, exitError{2, fmt.Errorf("unexpected argument %q", set.Arg(0))}
 		}
+		reqs[i].NoteFlagsGiven(set)
 		out = append(out, reqs[i].Defaults())
 	}
 	return out, nil

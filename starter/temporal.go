@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/preflight"
 	"github.com/vibench/vllm-inference-benchmark/results"
 	"github.com/vibench/vllm-inference-benchmark/workflows"
 )
@@ -122,18 +122,35 @@ func staticDetails(req config.Request) string {
 	return b.String()
 }
 
+// checkRequest is what every entry does before anything is created:
+// Validate, then (unless skipped) ask every server whether it is up and
+// serves the model.
+func checkRequest(ctx context.Context, req config.Request, checkServers bool) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	if checkServers {
+		return preflight.Check(ctx, req, nil)
+	}
+	return nil
+}
+
 func runStart(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("start", flag.ContinueOnError)
 	wait := fs.Bool("wait", false, "follow the run and exit 0 only when it completed")
 	id := fs.String("id", "", "workflow id (default stress-<time>-<random>)")
 	sequential := fs.Bool("sequential", false, "with a list of specs: run them one after another (each waits for the previous)")
+	noPreflight := fs.Bool("no-preflight", false, "start without asking the servers for /health and /v1/models first (when only the workers reach them)")
 	reqs, err := parseRequests(fs, args)
 	if err != nil {
 		return err
 	}
-	// Validate all first: a bad spec starts nothing.
+	// Check all first: a bad spec starts nothing.
 	for i, r := range reqs {
-		if err := r.Validate(); err != nil {
+		if err := checkRequest(ctx, r, !*noPreflight); err != nil {
+			if len(reqs) == 1 {
+				return err
+			}
 			return fmt.Errorf("spec %d: %w", i, err)
 		}
 	}
@@ -315,65 +332,4 @@ func runCancel(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("cancelling %s: it tears down and writes the partial result\n", args[0])
 	return nil
-}
-
-// runServe is the old HTTP API: POST /start-load with the old payload
-// starts a workflow and answers its id; GET /runs/ID answers progress.
-func runServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fs.String("addr", ":8080", "listen address")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	c, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	srv := &http.Server{Addr: *addr, Handler: apiHandler(c), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	fmt.Fprintf(os.Stderr, "serving POST /start-load and GET /runs/ID on %s\n", *addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func apiHandler(c client.Client) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /start-load", func(w http.ResponseWriter, r *http.Request) {
-		var req config.Request
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "body must be the JSON benchmark request: " + err.Error()})
-			return
-		}
-		run, err := startRun(r.Context(), c, req, "")
-		if v, ok := config.AsValidationError(err); ok {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid benchmark request", "problems": v.Problems})
-			return
-		}
-		if err != nil {
-			writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "status_url": "/runs/" + run.GetID(), "web_ui": webURL(run.GetID())})
-	})
-	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
-		p, err := queryProgress(r.Context(), c, r.PathValue("id"))
-		if err != nil {
-			writeJSON(w, http.StatusNotFound, map[string]any{"error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, p)
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
