@@ -73,14 +73,14 @@ type Outcome struct {
 
 var errContinueAsNew = errors.New("continue as new")
 
-// decodeRequest decodes and validates the workflow's input (pure: no I/O).
-func decodeRequest(input json.RawMessage) (config.Request, error) {
-	req, err := config.Decode(input)
-	if err != nil {
-		return config.Request{}, fmt.Errorf("workflow input: %w", err)
+// decodeRequest decodes the workflow's input (pure: no I/O): a client's
+// request is validated, every problem named; continue-as-new hands on one
+// that was.
+func decodeRequest(input json.RawMessage, first bool) (config.Request, error) {
+	if first {
+		return config.DecodeWorkflowInput(input)
 	}
-	req = req.Defaults()
-	return req, req.ValidateFields()
+	return config.DecodeRequest(input)
 }
 
 type run struct {
@@ -101,11 +101,11 @@ type run struct {
 // inside the SDK and retry the task forever). carry is nil when a client
 // starts it; continue-as-new passes the state on.
 func StressTestWorkflow(ctx workflow.Context, input json.RawMessage, carry *Carry) (*Outcome, error) {
-	req, err := decodeRequest(input)
+	first := carry == nil
+	req, err := decodeRequest(input, first)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidRequest, nil)
 	}
-	first := carry == nil
 	if first {
 		carry = &Carry{RunID: workflow.GetInfo(ctx).WorkflowExecution.ID, StartedAt: workflow.Now(ctx), Totals: metrics.NewSummary()}
 	}
