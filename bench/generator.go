@@ -30,9 +30,10 @@ const (
 
 // Job kinds.
 const (
-	kindLoad      = "load"      // fixed completions requests, optional floor probes
-	kindStress    = "stress"    // the stress shape through engine.NewPlan and engine.Recorder
-	kindAggregate = "aggregate" // engine.Aggregate over stored parts
+	kindLoad        = "load"         // fixed completions requests, optional floor probes
+	kindStress      = "stress"       // the stress shape through engine.NewPlan and engine.Recorder
+	kindAggregate   = "aggregate"    // engine.Aggregate over stored parts
+	kindAggregateS3 = "aggregate-s3" // engine.Aggregate over a run on an S3 endpoint (Base)
 )
 
 // job is what the orchestrator asks one generator child to do.
@@ -128,6 +129,8 @@ func genMain(args []string) error {
 		res, err = runStress(j)
 	case kindAggregate:
 		res, err = runAggregate(j)
+	case kindAggregateS3:
+		res, err = runAggregateS3(j)
 	default:
 		err = fmt.Errorf("unknown job kind %q", j.Kind)
 	}

@@ -45,7 +45,7 @@ func main() {
 	}
 }
 
-var allScenarios = []string{"capacity", "accuracy", "concurrency", "stress", "aggregation"}
+var allScenarios = []string{"capacity", "accuracy", "concurrency", "stress", "aggregation", "storage"}
 
 // options are the orchestrator's flags; zero sizes mean "the default for
 // --quick or for a full run".
@@ -187,7 +187,7 @@ func benchMain(args []string) error {
 
 	steps := map[string]func() error{
 		"capacity": b.capacity, "accuracy": b.accuracy, "concurrency": b.concurrency,
-		"stress": b.stress, "aggregation": b.aggregation,
+		"stress": b.stress, "aggregation": b.aggregation, "storage": b.storage,
 	}
 	var errs []error
 	for _, s := range allScenarios {

@@ -17,6 +17,7 @@ type report struct {
 	Concurrency *accuracyResult    `json:"concurrency,omitempty"`
 	Stress      []stressResult     `json:"stress,omitempty"`
 	Aggregation *aggregationResult `json:"aggregation,omitempty"`
+	Storage     []storageResult    `json:"storage,omitempty"`
 }
 
 // Targets of the issue "The load generator is never the bottleneck".
@@ -32,6 +33,9 @@ const (
 	targetPeakRSSMB        = 150
 	targetRSSFlatFraction  = 0.10 // the longer run's peak may exceed the shorter's by this much
 	targetAggregateSeconds = 30
+	// The real shape on S3 at 30 ms a request (issue 10).
+	targetStorageAggregateSeconds = 60
+	targetStorageRSSMB            = 300
 )
 
 type capacityResult struct {
@@ -197,6 +201,17 @@ func (r report) table() string {
 		s := fmt.Sprintf("aggregation, engine.Aggregate over %d stored records (10 ITL values each)", a.Records)
 		t.row(s, "wall s (CPU s)", fmt.Sprintf("%.1f (%.1f)", a.Seconds, a.CPUSeconds), fmt.Sprintf("< %d s", targetAggregateSeconds), verdict(a.Seconds < targetAggregateSeconds))
 		t.row(s, "peak RSS MB", f1(a.PeakRSSMB), "", "")
+	}
+	for _, st := range r.Storage {
+		s := fmt.Sprintf("storage, the real shape x %.2f on S3 at %v a request: %d slices x %d replicas, %d parts, %d records",
+			st.Fraction, storeLatency, st.Slices, realReplicas, st.Objects, st.Records)
+		t.row(s, "aggregation wall s (CPU s), S3 requests", fmt.Sprintf("%.1f (%.1f), %d", st.AggregateS, st.AggregateCPU, st.S3Requests),
+			fmt.Sprintf("< %d s", targetStorageAggregateSeconds), verdict(st.AggregateS < targetStorageAggregateSeconds))
+		t.row(s, "aggregation peak RSS MB", f1(st.PeakRSSMB), fmt.Sprintf("< %d MB", targetStorageRSSMB), verdict(st.PeakRSSMB < targetStorageRSSMB))
+		t.row(s, "compacting every unit, 16 at a time, s", f1(st.CompactSeconds), "", "")
+		if st.PartsOnlyS > 0 {
+			t.row(s, "aggregation before compaction, from the parts: wall s, S3 requests", fmt.Sprintf("%.1f, %d", st.PartsOnlyS, st.PartsOnlyS3Reqs), "", "")
+		}
 	}
 	return t.String()
 }

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/results"
+	"github.com/vibench/vllm-inference-benchmark/results/s3test"
+)
+
+// The real stress shape in the store: 500,000 prompts per replica at 12
+// req/s in 5-minute slices on 2 replicas, a part every 2 s.
+const (
+	realSlices         = 139
+	realReplicas       = 2
+	realPartsPerUnit   = 150
+	realRecordsPerPart = 24 // 12 req/s x 2 s
+	storeLatency       = 30 * time.Millisecond
+	storageBucket      = "bench"
+)
+
+// storageResult is one shape of the storage scenario.
+type storageResult struct {
+	Fraction        float64 `json:"fraction"`
+	Slices          int     `json:"slices"`
+	Objects         int     `json:"objects"`
+	Records         int     `json:"records"`
+	WriteSeconds    float64 `json:"write_s"`
+	CompactSeconds  float64 `json:"compact_s"` // every unit compacted, 16 units at a time
+	AggregateS      float64 `json:"aggregate_s"`
+	AggregateCPU    float64 `json:"aggregate_cpu_s"`
+	PeakRSSMB       float64 `json:"peak_rss_mb"`
+	S3Requests      int64   `json:"s3_requests"` // by the aggregation
+	PartsOnlyS      float64 `json:"parts_only_aggregate_s,omitempty"`
+	PartsOnlyS3Reqs int64   `json:"parts_only_s3_requests,omitempty"`
+}
+
+// storage stores the real shape (and its quarter and half) on an S3 server
+// that answers every request after 30 ms, compacts it as LoadSlice does,
+// and times engine.Aggregate over it in a generator child (its own peak
+// RSS). The quarter shape is also aggregated before compaction, from its
+// parts alone.
+func (b *bench) storage() error {
+	fractions := []float64{0.25, 0.5, 1}
+	if b.opts.quick {
+		fractions = []float64{0.05, 0.1}
+	}
+	h, err := s3test.NewHandler(storageBucket)
+	if err != nil {
+		return err
+	}
+	faults := s3test.NewFaults(h)
+	srv := httptest.NewServer(faults)
+	defer srv.Close()
+	faults.SetLatency(storeLatency)
+	store, err := results.FromEnv(context.Background(), envOf(s3test.Env(srv.URL, storageBucket)))
+	if err != nil {
+		return err
+	}
+	for i, f := range fractions {
+		r := storageResult{Fraction: f, Slices: max(1, int(float64(realSlices)*f+0.5))}
+		runID := fmt.Sprintf("shape-%d", i)
+		progress("storage: writing %d slices x %d replicas x %d parts at %v a request", r.Slices, realReplicas, realPartsPerUnit, storeLatency)
+		start := time.Now()
+		if r.Records, err = writeRealShape(store, runID, r.Slices); err != nil {
+			return err
+		}
+		r.WriteSeconds = time.Since(start).Seconds()
+		r.Objects = r.Slices * realReplicas * realPartsPerUnit
+		aggregate := func() (genResult, int64, error) {
+			before := faults.Requests()
+			g, err := b.pin.runGenerator(job{Kind: kindAggregateS3, Requests: r.Records, Base: srv.URL, RunID: runID}, 20*time.Minute)
+			if err == nil && g.AggregatedRecords != r.Records {
+				err = fmt.Errorf("aggregated %d records, stored %d", g.AggregatedRecords, r.Records)
+			}
+			return g, faults.Requests() - before, err
+		}
+		if i == 0 {
+			progress("storage: aggregating %d parts without compaction", r.Objects)
+			g, reqs, err := aggregate()
+			if err != nil {
+				return err
+			}
+			r.PartsOnlyS, r.PartsOnlyS3Reqs = g.AggregateSeconds, reqs
+		}
+		progress("storage: compacting %d units", r.Slices*realReplicas)
+		start = time.Now()
+		if err := compactAll(store, runID, r.Slices); err != nil {
+			return err
+		}
+		r.CompactSeconds = time.Since(start).Seconds()
+		progress("storage: aggregating")
+		g, reqs, err := aggregate()
+		if err != nil {
+			return err
+		}
+		r.AggregateS, r.AggregateCPU, r.S3Requests = g.AggregateSeconds, g.EngineCPUSeconds, reqs
+		r.PeakRSSMB = max(g.RunPeakRSSMB, g.ProcessMaxRSSMB)
+		b.rep.Storage = append(b.rep.Storage, r)
+	}
+	return nil
+}
+
+func envOf(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
+
+// writeRealShape stores the parts of every (slice, replica), 64 puts at a
+// time, as sonnet 512/128/2 records (one ITL value each).
+func writeRealShape(store results.Store, runID string, slices int) (int, error) {
+	type put struct {
+		key  string
+		body []byte
+	}
+	puts := make(chan put)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range puts {
+				if err := store.Put(context.Background(), p.key, p.body); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	n := 0
+	for s := range slices {
+		for rep := range realReplicas {
+			for part := range realPartsPerUnit {
+				recs := make([]metrics.Record, realRecordsPerPart)
+				for k := range recs {
+					i := (s*realPartsPerUnit+part)*realRecordsPerPart + k
+					at := float64(i) / 12
+					ttft := 0.050 + float64(i%13)*0.001
+					recs[k] = metrics.Record{RequestID: fmt.Sprintf("bench-0000cafe-r%d-%d", rep, i), PromptLen: 512,
+						ExpectedOutputLen: 2, Success: true, OutputTokens: 2, TTFT: ttft, ITL: []float64{0.011},
+						Latency: ttft + 0.011, StartTime: at, Index: i, Replica: rep, Status: metrics.StatusCompleted,
+						ScheduledAt: at, Lateness: 0.00005}
+				}
+				body, err := results.EncodePart(recs)
+				if err != nil {
+					return 0, err
+				}
+				puts <- put{results.PartKey(runID, s, rep, 1, part), body}
+				n += len(recs)
+			}
+		}
+	}
+	close(puts)
+	wg.Wait()
+	return n, firstErr
+}
+
+// compactAll compacts every unit as each LoadSlice does at its end, 16 at
+// a time (in a run they are spread over the whole run).
+func compactAll(store results.Store, runID string, slices int) error {
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, slices*realReplicas)
+	var wg sync.WaitGroup
+	for s := range slices {
+		for rep := range realReplicas {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				errs <- engine.Compact(context.Background(), store, runID, s, rep, 1, &engine.ClientStats{Sent: 3600}, nil)
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runAggregateS3 runs engine.Aggregate over a run stored on the S3
+// endpoint j.Base.
+func runAggregateS3(j job) (genResult, error) {
+	var res genResult
+	store, err := results.FromEnv(context.Background(), envOf(s3test.Env(j.Base, storageBucket)))
+	if err != nil {
+		return res, err
+	}
+	res.SetupRSSMB = procStatusMB("VmRSS")
+	cpu0 := processCPUSeconds()
+	start := time.Now()
+	out, err := engine.Aggregate(context.Background(), store, j.RunID, engine.AggregateOptions{
+		Request: aggregateRequest(j.Requests), Model: benchModel, Date: time.Now(), Scheduled: j.Requests,
+	})
+	if err != nil {
+		return res, err
+	}
+	res.AggregateSeconds = time.Since(start).Seconds()
+	res.EngineCPUSeconds = processCPUSeconds() - cpu0
+	res.AggregatedRecords = out.Result.Statuses.Completed + out.Result.Statuses.Failed + out.Result.Statuses.Interrupted
+	res.RunPeakRSSMB = procStatusMB("VmHWM")
+	return res, nil
+}
