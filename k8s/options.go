@@ -34,10 +34,10 @@ const (
 	// space (4 GiB per GPU), with room for safetensors shards in flight
 	// while the weights load. The memory includes /dev/shm, which is
 	// charged to the pod.
-	DefaultCPU    = "32"
-	DefaultMemory = "512Gi"
-	DefaultReadyTimeout    = time.Hour
-	DefaultPollInterval    = 2 * time.Second
+	DefaultCPU          = "32"
+	DefaultMemory       = "512Gi"
+	DefaultReadyTimeout = time.Hour
+	DefaultPollInterval = 2 * time.Second
 
 	ModelH100 = "meta-llama/Llama-3.1-405B-Instruct-FP8"
 	ModelH200 = "meta-llama/Llama-3.1-405B-Instruct"
