@@ -89,7 +89,8 @@ kwok() {
 
 # The Helm CLI for chart/'s tests (lint, template), from the module proxy.
 helm_cli() {
-  [ -x "$BIN/helm" ] && "$BIN/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION" && return 0
+  # A go-installed helm reports only "v4.3"; its module version says which.
+  [ -x "$BIN/helm" ] && go version -m "$BIN/helm" | grep -q "helm.sh/helm/v4[[:space:]]*$HELM_VERSION" && return 0
   echo "building helm $HELM_VERSION into $BIN; a few minutes the first time" >&2
   GOBIN="$BIN" timed helm go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 }
