@@ -143,8 +143,10 @@ func observe(ctx context.Context, cs kubernetes.Interface, opts Options, waiting
 		pod := byName[podName]
 		rs := ReplicaStatus{Replica: i, Pod: podName}
 		if pod != nil {
-			if fail := diagnose(pod); fail != nil && waiting {
-				return Status{}, nil, fail
+			if waiting {
+				if fail := diagnose(pod); fail != nil {
+					return Status{}, nil, fail
+				}
 			}
 			rs.IP = pod.Status.PodIP
 		}
