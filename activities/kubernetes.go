@@ -39,11 +39,16 @@ func (d Kubernetes) Deploy(ctx context.Context, runID string, req config.Request
 	if err != nil {
 		return Deployment{}, invalid(err)
 	}
+	// What cannot be rendered (sizes, an image too old for the flags) fails
+	// before anything is applied.
+	if _, err := k8s.Objects(o); err != nil {
+		return Deployment{}, invalid(err)
+	}
 	dep, err := k8s.Deploy(ctx, d.Client, o)
 	if err != nil {
 		return Deployment{}, err
 	}
-	return Deployment{Kind: "kubernetes", Namespace: dep.Namespace}, nil
+	return Deployment{Kind: "kubernetes", Namespace: dep.Namespace, Image: dep.Image, Args: dep.Args, Warnings: dep.Warnings}, nil
 }
 
 // WaitReady fails fast, without retries, with the pod's own reason
@@ -77,8 +82,10 @@ func (d Kubernetes) Teardown(ctx context.Context, runID string, req config.Reque
 	return k8s.Teardown(ctx, d.Client, ns, runID)
 }
 
-// Endpoints re-resolves the pods' addresses; a replica whose pod is not
-// Ready (restarting) gets "", a pod in a failure state fails for good.
+// Endpoints re-resolves the pods' addresses during the run; a replica
+// whose pod is not Ready (crashing, restarting, replaced) gets "" and
+// replica_gone_limit_seconds decides; only a StatefulSet gone fails for
+// good.
 func (d Kubernetes) Endpoints(ctx context.Context, runID string, req config.Request, dep Deployment) ([]string, error) {
 	o := k8s.OptionsFromRequest(req, runID)
 	if dep.Namespace != "" {

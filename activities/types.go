@@ -67,6 +67,13 @@ type Deployment struct {
 	Kind      string   `json:"kind"` // "existing" or "kubernetes"
 	Namespace string   `json:"namespace,omitempty"`
 	Endpoints []string `json:"endpoints"` // one base URL per replica
+
+	// Kubernetes: the image and the exact server arguments the pods run
+	// with, and how the arguments were adapted to the image's vLLM release
+	// (e.g. a flag it no longer has, dropped).
+	Image    string   `json:"image,omitempty"`
+	Args     []string `json:"args,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SliceInput is one LoadSlice activity: one replica's share of one slice.

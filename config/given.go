@@ -133,7 +133,8 @@ func (r Request) checkBelonging(p *problems) {
 			{"gpu_type", r.GPUType != ""}, {"replica_count", r.ReplicaCount != 0}, {"namespace", r.Namespace != ""},
 			{"image", r.Image != ""}, {"vllm_args", len(r.VLLMArgs) > 0},
 			{"model_storage_pvc", r.ModelStoragePVC != ""}, {"node_selector", len(r.NodeSelector) > 0},
-			{"keep_deployment", r.KeepDeployment},
+			{"keep_deployment", r.KeepDeployment}, {"vllm_version", r.VLLMVersion != ""},
+			{"cpu", r.CPU != ""}, {"memory", r.Memory != ""}, {"shm_size", r.ShmSize != ""},
 		} {
 			if f.set {
 				p.add(f.name, "only acts when vLLM is deployed for the run, but deploy is %q%s; set deploy \"kubernetes\" or leave %s out",

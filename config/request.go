@@ -95,6 +95,13 @@ type Request struct {
 	// run fails.
 	ReplicaGoneLimitSeconds float64 `json:"replica_gone_limit_seconds,omitempty"`
 
+	// Kubernetes pod sizing and the image's vLLM release (deploy
+	// "kubernetes"; checked in kubernetes.go).
+	VLLMVersion string `json:"vllm_version,omitempty"`
+	CPU         string `json:"cpu,omitempty"`
+	Memory      string `json:"memory,omitempty"`
+	ShmSize     string `json:"shm_size,omitempty"`
+
 	// What decoding saw, for Validate: names it could not take, values of
 	// the wrong type, and the fields that were given (JSON or flags).
 	unknownFields  []string

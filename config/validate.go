@@ -353,6 +353,7 @@ func (r Request) checkDeploy(p *problems) {
 	if r.ReplicaGoneLimitSeconds < 0 {
 		p.add("replica_gone_limit_seconds", "must be positive, got %g", r.ReplicaGoneLimitSeconds)
 	}
+	r.checkKubernetes(p)
 	if r.Deploy != "kubernetes" {
 		return
 	}

@@ -20,7 +20,9 @@ import (
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -37,6 +39,7 @@ const (
 	// The orchestrator's ServiceAccount in deploy/serviceaccount.yaml.
 	orchestratorSA = "vllm-bench-orchestrator"
 	h100Product    = "NVIDIA-H100-80GB-HBM3"
+	a100Product    = "NVIDIA-A100-SXM4-80GB"
 )
 
 // podSimulator is the vLLM simulator on 0.0.0.0:8000, where KWOK's pods
@@ -114,6 +117,8 @@ func TestKubernetes(t *testing.T) {
 	for _, n := range []string{"gpu-h100-a", "gpu-h100-b"} {
 		cluster.AddGPUNode(t, n, h100Product, 8)
 	}
+	// Free GPUs of another product: the H100 run must not land there.
+	cluster.AddGPUNode(t, "gpu-a100-a", a100Product, 8)
 	cluster.CreateNamespace(t, benchNamespace)
 	cluster.AddPVC(t, benchNamespace, k8s.DefaultModelStoragePVC)
 	cluster.Apply(t, benchNamespace, "../deploy/serviceaccount.yaml", "../deploy/rbac.yaml")
@@ -142,38 +147,68 @@ func TestKubernetes(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		const id = "k8s-e2e-load"
+		// As `starter start` does with HF_TOKEN exported: the run's own
+		// token Secret, created with the operator's credentials.
+		req := kubeRequest()
+		// Six slices: the last ones are resolved (10 s ahead of their
+		// start) while the load is flowing.
+		req.NumPrompts = 180
+		req.HFTokenSecret = k8s.TokenSecretName(id)
+		if err := k8s.EnsureTokenSecret(ctx, admin, benchNamespace, req.HFTokenSecret, id, "hf_e2e_token"); err != nil {
+			t.Fatal(err)
+		}
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.OrchestrationTaskQueue},
-			workflows.WorkflowName, kubeRequest())
+			workflows.WorkflowName, req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pods := waitRunningPods(ctx, t, admin, id, 2)
+		// Mid-run, replica 1's container is OOM-killed and crash-loops for a
+		// few seconds, then serves again: the slice resolved meanwhile waits
+		// for it (WaitReplica) and the run goes on.
+		restarted := make(chan error, 1)
+		go func() { restarted <- restartMidRun(ctx, admin, sim, pods[1].Name) }()
 		var out workflows.Outcome
 		err = run.Get(ctx, &out)
-		logActivityTimes(t, c, id)
+		ran := logActivityTimes(t, c, id)
 		if err != nil {
 			t.Fatalf("run failed: %v", err)
 		}
-		t.Logf("result:\n%s", out.Result.Table)
-		if out.Partial || out.Result.Completed != 2*90 || out.Result.Failed != 0 {
-			t.Errorf("outcome partial=%v completed=%d failed=%d (%s), want 180 completed requests",
-				out.Partial, out.Result.Completed, out.Result.Failed, out.Reason)
+		if err := <-restarted; err != nil {
+			t.Fatalf("restart mid-run: %v", err)
 		}
-		// Each replica's pod ran on an H100 node and got its share of the
-		// load at its own IP.
+		if !slices.Contains(ran, "WaitReplica") {
+			t.Errorf("no slice saw the restarting replica (activities %v): the restart came too late to test anything", ran)
+		}
+		t.Logf("result:\n%s", out.Result.Table)
+		if out.Partial || out.Result.Completed+out.Result.Interrupted != 2*180 || out.Result.Failed != 0 {
+			t.Errorf("outcome partial=%v completed=%d interrupted=%d failed=%d (%s), want all 360 requests accounted for, none failed",
+				out.Partial, out.Result.Completed, out.Result.Interrupted, out.Result.Failed, out.Reason)
+		}
+		// Each replica's pod ran on an H100 node, Guaranteed QoS, and got its
+		// share of the load at its own IP.
 		hosts := sim.requestHosts()
 		for _, p := range pods {
-			if !strings.HasPrefix(p.Spec.NodeName, "gpu-h100-") {
-				t.Errorf("pod %s on node %q, want an H100 node", p.Name, p.Spec.NodeName)
+			node, err := admin.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if product := node.Labels[k8stest.GPUProductLabel]; product != h100Product {
+				t.Errorf("pod %s on node %s of product %q, want %s", p.Name, p.Spec.NodeName, product, h100Product)
+			}
+			if p.Status.QOSClass != corev1.PodQOSGuaranteed {
+				t.Errorf("pod %s QoS %q, want Guaranteed", p.Name, p.Status.QOSClass)
 			}
 			gpus := p.Spec.Containers[0].Resources.Limits[k8stest.GPUResource]
 			if gpus.Value() != 8 {
 				t.Errorf("pod %s asks for %s GPUs, want 8 (tensor parallel size)", p.Name, gpus.String())
 			}
-			if n := hosts[net.JoinHostPort(p.Status.PodIP, "8000")]; n != 90 {
-				t.Errorf("pod %s (%s) got %d requests, want 90; requests per address: %v", p.Name, p.Status.PodIP, n, hosts)
+			if n := hosts[net.JoinHostPort(p.Status.PodIP, "8000")]; n == 0 || n > 180 {
+				t.Errorf("pod %s (%s) got %d requests, want its share (<= 180); requests per address: %v", p.Name, p.Status.PodIP, n, hosts)
 			}
 		}
+		// The garbage collector removed the token Secret and the disruption
+		// budget with the StatefulSet.
 		assertNothingLeft(t, admin, id)
 	})
 
@@ -294,17 +329,17 @@ func assertScoped(t *testing.T, kubeconfig string) {
 }
 
 // logActivityTimes logs how long each activity of a finished run took,
-// from its history (scheduled to closed).
-func logActivityTimes(t *testing.T, c client.Client, id string) {
+// from its history (scheduled to closed), and returns their names.
+func logActivityTimes(t *testing.T, c client.Client, id string) []string {
 	t.Helper()
 	scheduled := map[int64]*historypb.HistoryEvent{}
-	var lines []string
+	var lines, names []string
 	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
 			t.Logf("history of %s: %v", id, err)
-			return
+			return nil
 		}
 		var from int64
 		switch {
@@ -319,11 +354,13 @@ func logActivityTimes(t *testing.T, c client.Client, id string) {
 			continue
 		}
 		if s := scheduled[from]; s != nil {
-			lines = append(lines, fmt.Sprintf("%s %s", s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(),
-				e.GetEventTime().AsTime().Sub(s.GetEventTime().AsTime()).Round(10*time.Millisecond)))
+			name := s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			names = append(names, name)
+			lines = append(lines, fmt.Sprintf("%s %s", name, e.GetEventTime().AsTime().Sub(s.GetEventTime().AsTime()).Round(10*time.Millisecond)))
 		}
 	}
 	t.Logf("activities of %s: %s", id, strings.Join(lines, ", "))
+	return names
 }
 
 func runSelector(runID string) metav1.ListOptions {
@@ -393,42 +430,111 @@ func pullFailing(p *corev1.Pod) bool {
 	return false
 }
 
-// assertNothingLeft checks that no StatefulSet, Service, Secret or Pod
-// with the run's label remains.
+// assertNothingLeft checks that no StatefulSet, Service, Secret,
+// PodDisruptionBudget or Pod with the run's label remains, giving the
+// garbage collector a little time for what the StatefulSet owned.
 func assertNothingLeft(t *testing.T, cs kubernetes.Interface, runID string) {
 	t.Helper()
-	ctx := context.Background()
-	sel := runSelector(runID)
 	var left []string
-	if l, err := cs.AppsV1().StatefulSets(benchNamespace).List(ctx, sel); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, o := range l.Items {
-			left = append(left, "statefulset/"+o.Name)
-		}
-	}
-	if l, err := cs.CoreV1().Services(benchNamespace).List(ctx, sel); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, o := range l.Items {
-			left = append(left, "service/"+o.Name)
-		}
-	}
-	if l, err := cs.CoreV1().Secrets(benchNamespace).List(ctx, sel); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, o := range l.Items {
-			left = append(left, "secret/"+o.Name)
-		}
-	}
-	if l, err := cs.CoreV1().Pods(benchNamespace).List(ctx, sel); err != nil {
-		t.Fatal(err)
-	} else {
-		for _, o := range l.Items {
-			left = append(left, "pod/"+o.Name)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		left = runObjects(t, cs, runID)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
 		}
 	}
 	if len(left) > 0 {
 		t.Errorf("left after the run: %s", strings.Join(left, ", "))
+	}
+}
+
+func runObjects(t *testing.T, cs kubernetes.Interface, runID string) []string {
+	t.Helper()
+	ctx := context.Background()
+	sel := runSelector(runID)
+	var left []string
+	add := func(kind string, names []string, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			left = append(left, kind+"/"+n)
+		}
+	}
+	sts, err := cs.AppsV1().StatefulSets(benchNamespace).List(ctx, sel)
+	add("statefulset", names(sts, err), err)
+	svcs, err := cs.CoreV1().Services(benchNamespace).List(ctx, sel)
+	add("service", names(svcs, err), err)
+	secrets, err := cs.CoreV1().Secrets(benchNamespace).List(ctx, sel)
+	add("secret", names(secrets, err), err)
+	pdbs, err := cs.PolicyV1().PodDisruptionBudgets(benchNamespace).List(ctx, sel)
+	add("poddisruptionbudget", names(pdbs, err), err)
+	pods, err := cs.CoreV1().Pods(benchNamespace).List(ctx, sel)
+	add("pod", names(pods, err), err)
+	return left
+}
+
+// names lists the objects of any list type.
+func names(list metav1.ListInterface, err error) []string {
+	if err != nil {
+		return nil
+	}
+	items, _ := meta.ExtractList(list.(runtime.Object))
+	var out []string
+	for _, it := range items {
+		if o, ok := it.(metav1.Object); ok {
+			out = append(out, o.GetName())
+		}
+	}
+	return out
+}
+
+// restartMidRun plays the kubelet for one pod once the load is flowing:
+// its container is OOM-killed and crash-loops (not Ready, restart count 1)
+// for 4 s, then runs and is Ready again. Before issue 11 the crash loop
+// failed the whole run.
+func restartMidRun(ctx context.Context, cs kubernetes.Interface, sim *podSimulator, pod string) error {
+	for total := 0; total < 20; time.Sleep(100 * time.Millisecond) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		total = 0
+		for _, n := range sim.requestHosts() {
+			total += n
+		}
+	}
+	oom := &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}
+	if err := setPodStatus(ctx, cs, pod, false, corev1.ContainerStatus{RestartCount: 1,
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 10s restarting failed container"}},
+		LastTerminationState: corev1.ContainerState{Terminated: oom}}); err != nil {
+		return err
+	}
+	time.Sleep(4 * time.Second)
+	started := true
+	return setPodStatus(ctx, cs, pod, true, corev1.ContainerStatus{RestartCount: 1, Ready: true, Started: &started,
+		State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+		LastTerminationState: corev1.ContainerState{Terminated: oom}})
+}
+
+func setPodStatus(ctx context.Context, cs kubernetes.Interface, name string, ready bool, status corev1.ContainerStatus) error {
+	for {
+		p, err := cs.CoreV1().Pods(benchNamespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		status.Name, status.Image = p.Spec.Containers[0].Name, p.Spec.Containers[0].Image
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{status}
+		cond := corev1.ConditionFalse
+		if ready {
+			cond = corev1.ConditionTrue
+		}
+		for i := range p.Status.Conditions {
+			if p.Status.Conditions[i].Type == corev1.PodReady || p.Status.Conditions[i].Type == corev1.ContainersReady {
+				p.Status.Conditions[i].Status = cond
+			}
+		}
+		_, err = cs.CoreV1().Pods(benchNamespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
 	}
 }

@@ -17,8 +17,16 @@ import (
 func TestWorkerManifests(t *testing.T) {
 	var kust struct {
 		Resources []string `json:"resources"`
+		Images    []struct {
+			Name, NewName, NewTag, Digest string
+		} `json:"images"`
 	}
 	readYAML(t, "../deploy/kustomization.yaml", &kust)
+	for _, img := range kust.Images {
+		if img.Digest == "" && (img.NewTag == "" || img.NewTag == "latest") {
+			t.Errorf("image %s is not pinned (tag %q)", img.Name, img.NewTag)
+		}
+	}
 	workers := map[string]appsv1.Deployment{}
 	for _, file := range kust.Resources {
 		b, err := os.ReadFile("../deploy/" + file)
@@ -71,9 +79,33 @@ func TestWorkerManifests(t *testing.T) {
 		t.Error("load workers get an API token they do not need")
 	}
 	for name, d := range workers {
-		env := d.Spec.Template.Spec.Containers[0].EnvFrom
+		pod := d.Spec.Template.Spec
+		c := pod.Containers[0]
+		env := c.EnvFrom
 		if len(env) != 2 || env[0].ConfigMapRef == nil || env[1].SecretRef == nil || env[1].SecretRef.Optional == nil || !*env[1].SecretRef.Optional {
 			t.Errorf("%s envFrom %+v", name, env)
+		}
+		// Guaranteed QoS: no CPU throttling below the request.
+		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if req, lim := c.Resources.Requests[r], c.Resources.Limits[r]; req.IsZero() || req.Cmp(lim) != 0 {
+				t.Errorf("%s worker %s request %s, limit %s: want equal", name, r, req.String(), lim.String())
+			}
+		}
+		// The image's user (Dockerfile: uid 10001, home /home/vib) with
+		// writable scratch on a read-only root filesystem.
+		if sc := pod.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 10001 {
+			t.Errorf("%s worker runs as %+v, want the image's uid 10001", name, pod.SecurityContext)
+		}
+		scratch := map[string]bool{}
+		vols := map[string]bool{}
+		for _, v := range pod.Volumes {
+			vols[v.Name] = v.EmptyDir != nil
+		}
+		for _, m := range c.VolumeMounts {
+			scratch[m.MountPath] = vols[m.Name]
+		}
+		if !scratch["/tmp"] || !scratch["/home/vib"] {
+			t.Errorf("%s worker scratch %v, want emptyDirs at /tmp and /home/vib", name, scratch)
 		}
 	}
 }

@@ -16,18 +16,28 @@ const FieldManager = "vllm-inference-benchmark"
 
 // Defaults.
 const (
-	// DefaultImage is the last vLLM release whose server still accepts
-	// --num-scheduler-steps: multi-step scheduling was a V0-engine feature,
-	// removed from the engine and its flags in August 2025 (vLLM PRs #22138
-	// and #22779), which shipped in v0.10.1. v0.10.0 (2025-07-24) still parses
-	// the flag and falls back from V1 to the V0 engine to honour it.
-	DefaultImage = "vllm/vllm-openai:v0.10.0"
+	// DefaultImage is the newest vLLM release that parses the seed's
+	// arguments exactly as written and with the seed's meaning: v0.8.4 reads
+	// --enable-chunked-prefill=False with vLLM's StoreBoolean action (v0.8.5
+	// switched to argparse.BooleanOptionalAction, which rejects it) and
+	// honours --num-scheduler-steps=16 by running the V0 engine's multi-step
+	// scheduler (removed in v0.10.1). README "Which vLLM image" cites the
+	// source lines; RenderArgs adapts the flags to other releases.
+	DefaultImage = "vllm/vllm-openai:v0.8.4"
 
 	DefaultModelStoragePVC = "model-storage"
 	DefaultTokenSecretKey  = "token"
 	DefaultShmSize         = "32Gi"
-	DefaultReadyTimeout    = time.Hour
-	DefaultPollInterval    = 2 * time.Second
+	// DefaultCPU and DefaultMemory size one replica of a 405B model on an
+	// 8-GPU node (requests = limits, so the pod is Guaranteed QoS):
+	// the API server, eight tensor-parallel workers and their CPU swap
+	// space (4 GiB per GPU), with room for safetensors shards in flight
+	// while the weights load. The memory includes /dev/shm, which is
+	// charged to the pod.
+	DefaultCPU          = "32"
+	DefaultMemory       = "512Gi"
+	DefaultReadyTimeout = time.Hour
+	DefaultPollInterval = 2 * time.Second
 
 	ModelH100 = "meta-llama/Llama-3.1-405B-Instruct-FP8"
 	ModelH200 = "meta-llama/Llama-3.1-405B-Instruct"
@@ -62,8 +72,16 @@ type Options struct {
 	HFTokenSecret    string
 	HFTokenSecretKey string
 	ModelStoragePVC  string
-	NodeSelector     map[string]string
-	ShmSize          string
+	// NodeSelector is added to the GPU product selector of GPUType (a
+	// nvidia.com/gpu.product key here replaces it).
+	NodeSelector map[string]string
+	// VLLMVersion is the vLLM release of Image when its tag does not say.
+	VLLMVersion string
+	// CPU and Memory are each replica's requests and limits; Memory
+	// includes ShmSize (/dev/shm in memory).
+	CPU     string
+	Memory  string
+	ShmSize string
 
 	ReadyTimeout time.Duration
 	PollInterval time.Duration
@@ -86,6 +104,10 @@ func OptionsFromRequest(req config.Request, runID string) Options {
 		HFTokenSecret:   req.HFTokenSecret,
 		ModelStoragePVC: req.ModelStoragePVC,
 		NodeSelector:    req.NodeSelector,
+		VLLMVersion:     req.VLLMVersion,
+		CPU:             req.CPU,
+		Memory:          req.Memory,
+		ShmSize:         req.ShmSize,
 		ReadyTimeout:    time.Duration(req.ReadyTimeoutSeconds * float64(time.Second)),
 	}
 }
@@ -108,6 +130,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ShmSize == "" {
 		o.ShmSize = DefaultShmSize
+	}
+	if o.CPU == "" {
+		o.CPU = DefaultCPU
+	}
+	if o.Memory == "" {
+		o.Memory = DefaultMemory
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = DefaultReadyTimeout

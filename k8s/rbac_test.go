@@ -10,13 +10,16 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 )
 
-// TestRBACMatchesCalls runs every API-calling function of the package and
-// checks that deploy/rbac.yaml grants exactly the verbs they used.
+// TestRBACMatchesCalls runs every API-calling function the worker calls
+// and checks that deploy/rbac.yaml grants exactly the verbs they used
+// (EnsureTokenSecret is the starter's, with the operator's credentials).
 func TestRBACMatchesCalls(t *testing.T) {
 	defer func(p time.Duration) { teardownPoll = p }(teardownPoll)
 	teardownPoll = time.Millisecond
@@ -24,20 +27,26 @@ func TestRBACMatchesCalls(t *testing.T) {
 	opts := readyOpts(podIPs{})
 	opts.GPUType = "auto"
 	opts.ReadyTimeout = 10 * time.Millisecond
+	opts.HFTokenSecret = TokenSecretName(opts.RunID)
 	cs := deployed(t, Options{RunID: "other", Namespace: "bench", GPUType: "H100"})
 	addPods(t, cs, gpuNode("n", "NVIDIA-H100-80GB-HBM3"), pendingPod(opts, 0))
+	for _, run := range []string{opts.RunID, "never-deployed"} {
+		if err := EnsureTokenSecret(ctx, cs, "bench", TokenSecretName(run), run, "tok"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cs.ClearActions()
 
-	if _, err := Deploy(ctx, cs, opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureTokenSecret(ctx, cs, "bench", "s", opts.RunID, "tok"); err != nil {
+	if _, err := Deploy(ctx, cs, opts); err != nil { // adopts the token Secret
 		t.Fatal(err)
 	}
 	WaitReady(ctx, cs, opts, nil) // times out, listing events
 	Endpoints(ctx, cs, opts)
 	cs.Tracker().Delete(podGVR, "bench", "vllm-run-1-0")
 	if err := Teardown(ctx, cs, "bench", opts.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if err := Teardown(ctx, cs, "bench", "never-deployed"); err != nil { // deletes its token Secret
 		t.Fatal(err)
 	}
 
@@ -59,6 +68,9 @@ func TestRBACMatchesCalls(t *testing.T) {
 				}
 			}
 		}
+	}
+	if _, err := cs.CoreV1().Secrets("bench").Get(ctx, TokenSecretName("never-deployed"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the token Secret of a run that never deployed is still there: %v", err)
 	}
 	if !reflect.DeepEqual(used, granted) {
 		t.Errorf("used but not granted: %v\ngranted but not used: %v", missing(used, granted), missing(granted, used))

@@ -84,8 +84,11 @@ func (e *NotReadyError) Error() string {
 }
 
 // Endpoints re-resolves each replica's base URL from its pod (pod IPs
-// change when a pod is recreated), in replica order. Replicas whose pod is
-// not Ready get "" and are listed in a *NotReadyError.
+// change when a pod is recreated), in replica order. It is for a run that
+// was ready: a pod that crashes, restarts or is being replaced is only not
+// ready (the run's replica_gone_limit_seconds decides how long that may
+// last), never a failure. Replicas whose pod is not Ready get "" and are
+// listed in a *NotReadyError.
 func Endpoints(ctx context.Context, cs kubernetes.Interface, opts Options) ([]string, error) {
 	opts = opts.withDefaults()
 	st, urls, err := observe(ctx, cs, opts, false)
@@ -105,9 +108,11 @@ func Endpoints(ctx context.Context, cs kubernetes.Interface, opts Options) ([]st
 }
 
 // observe reads the StatefulSet (replica count and served model name come
-// from it, so a caller needs only the run id) and its pods. With probe,
-// a Kubernetes-ready pod counts only once its server answers.
-func observe(ctx context.Context, cs kubernetes.Interface, opts Options, probe bool) (Status, []string, error) {
+// from it, so a caller needs only the run id) and its pods. While waiting
+// for the run to become ready, a pod in a failure state fails it (diagnose)
+// and a Kubernetes-ready pod counts only once its server answers; after
+// that, pods are only ready or not.
+func observe(ctx context.Context, cs kubernetes.Interface, opts Options, waiting bool) (Status, []string, error) {
 	name := ResourceName(opts.RunID)
 	sts, err := cs.AppsV1().StatefulSets(opts.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -138,15 +143,17 @@ func observe(ctx context.Context, cs kubernetes.Interface, opts Options, probe b
 		pod := byName[podName]
 		rs := ReplicaStatus{Replica: i, Pod: podName}
 		if pod != nil {
-			if fail := diagnose(pod); fail != nil {
-				return Status{}, nil, fail
+			if waiting {
+				if fail := diagnose(pod); fail != nil {
+					return Status{}, nil, fail
+				}
 			}
 			rs.IP = pod.Status.PodIP
 		}
 		switch {
 		case pod == nil || pod.DeletionTimestamp != nil || !hasCondition(pod, corev1.PodReady) || rs.IP == "":
 			rs.State = podState(pod)
-		case probe:
+		case waiting:
 			rs.State = checkServer(ctx, opts.HTTPClient, baseURL(rs.IP), served)
 			rs.Ready = rs.State == "ready"
 		default:

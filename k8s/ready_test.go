@@ -248,3 +248,35 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("urls %q, %v", urls, err)
 	}
 }
+
+// After the run was ready, a crash loop, repeated OOM kills or a restart
+// count from earlier are only "not ready": replica_gone_limit_seconds
+// decides, not the diagnosis that fails a run still coming up.
+func TestEndpointsToleratesRestartsAfterReady(t *testing.T) {
+	opts := readyOpts(podIPs{})
+	cs := deployed(t, opts)
+	crashing := readyPod(opts, 0, "127.0.1.1")
+	crashing.Status.Conditions[1].Status = corev1.ConditionFalse
+	crashing.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: "vllm", RestartCount: 7,
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}}}
+	restarted := readyPod(opts, 1, "127.0.1.2")
+	restarted.Status.ContainerStatuses[0].RestartCount = 3
+	restarted.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}
+	addPods(t, cs, crashing, restarted)
+
+	urls, err := Endpoints(context.Background(), cs, opts)
+	var nr *NotReadyError
+	if !errors.As(err, &nr) || !reflect.DeepEqual(nr.Replicas, []int{0}) {
+		t.Fatalf("err %v, want replica 0 not ready and no failure", err)
+	}
+	if !reflect.DeepEqual(urls, []string{"", "http://127.0.1.2:8000"}) {
+		t.Errorf("urls %q", urls)
+	}
+	// The same pods fail a run that is still waiting to become ready.
+	opts.ReadyTimeout = time.Second
+	var de *DeployError
+	if _, err := WaitReady(context.Background(), cs, opts, nil); !errors.As(err, &de) || de.Reason != ReasonOOMKilled {
+		t.Errorf("WaitReady: %v, want %s", err, ReasonOOMKilled)
+	}
+}

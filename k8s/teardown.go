@@ -17,14 +17,16 @@ var teardownTimeout = 5 * time.Minute
 // teardownPoll is how often Teardown looks for remaining pods.
 var teardownPoll = 2 * time.Second
 
-// Teardown deletes everything labelled with the run: StatefulSets,
-// Services, and Secrets this tool created (annotated vllm-bench/created-by),
-// then waits (at most five minutes) until the run's pods are gone.
-// Deleting what is already gone is not an error, so it can be retried and
-// called for a run that never deployed.
+// Teardown deletes everything labelled with the run: StatefulSets and
+// Services; the garbage collector then removes the pods and what the
+// StatefulSet owns (its PodDisruptionBudget and the run's token Secret).
+// A run whose StatefulSet never existed gets its token Secret deleted here,
+// if this tool created it. It then waits (at most five minutes) until the
+// run's pods are gone. Deleting what is already gone is not an error, so it
+// can be retried and called for a run that never deployed.
 func Teardown(ctx context.Context, cs kubernetes.Interface, ns, runID string) error {
 	list := metav1.ListOptions{LabelSelector: runSelector(runID)}
-	// The garbage collector deletes the pods after their StatefulSet.
+	// The garbage collector deletes the dependents after their owner.
 	background := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &background}
 	ignoreGone := func(err error) error {
@@ -52,16 +54,9 @@ func Teardown(ctx context.Context, cs kubernetes.Interface, ns, runID string) er
 			return fmt.Errorf("k8s: teardown: delete service %s: %w", s.Name, err)
 		}
 	}
-	secrets, err := cs.CoreV1().Secrets(ns).List(ctx, list)
-	if err != nil {
-		return fmt.Errorf("k8s: teardown: list secrets: %w", err)
-	}
-	for _, s := range secrets.Items {
-		if s.Annotations[AnnotationCreatedBy] != FieldManager {
-			continue
-		}
-		if err := ignoreGone(cs.CoreV1().Secrets(ns).Delete(ctx, s.Name, del)); err != nil {
-			return fmt.Errorf("k8s: teardown: delete secret %s: %w", s.Name, err)
+	if len(sets.Items) == 0 {
+		if err := deleteOwnTokenSecret(ctx, cs, ns, runID); err != nil {
+			return err
 		}
 	}
 	return waitPodsGone(ctx, cs, ns, list)

@@ -14,8 +14,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 )
 
-// collectGarbage makes deleting a StatefulSet delete its pods, as the
-// garbage collector does.
+// collectGarbage makes deleting a StatefulSet delete its pods and the
+// Secrets it owns, as the garbage collector does.
 func collectGarbage(cs *fake.Clientset) {
 	cs.PrependReactor("delete", "statefulsets", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		ns := action.GetNamespace()
@@ -24,6 +24,14 @@ func collectGarbage(cs *fake.Clientset) {
 		for _, p := range pods.(*corev1.PodList).Items {
 			if strings.HasPrefix(p.Name, name+"-") {
 				cs.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), ns, p.Name)
+			}
+		}
+		secrets, _ := cs.Tracker().List(corev1.SchemeGroupVersion.WithResource("secrets"), corev1.SchemeGroupVersion.WithKind("Secret"), ns)
+		for _, s := range secrets.(*corev1.SecretList).Items {
+			for _, o := range s.OwnerReferences {
+				if o.Kind == "StatefulSet" && o.Name == name {
+					cs.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("secrets"), ns, s.Name)
+				}
 			}
 		}
 		return false, nil, nil
@@ -50,15 +58,22 @@ func TestTeardown(t *testing.T) {
 	defer func(p time.Duration) { teardownPoll = p }(teardownPoll)
 	teardownPoll = 5 * time.Millisecond
 	ctx := context.Background()
-	run1 := Options{RunID: "run-1", Namespace: "bench", Replicas: 2, GPUType: "H100"}
+	run1 := Options{RunID: "run-1", Namespace: "bench", Replicas: 2, GPUType: "H100", HFTokenSecret: TokenSecretName("run-1")}
 	run2 := Options{RunID: "run-2", Namespace: "bench", GPUType: "H200"}
-	cs := deployed(t, run1)
+	cs := fake.NewClientset()
 	collectGarbage(cs)
-	if _, err := Deploy(ctx, cs, run2); err != nil {
-		t.Fatal(err)
+	for _, run := range []string{"run-1", "never-deployed"} {
+		if err := EnsureTokenSecret(ctx, cs, "bench", TokenSecretName(run), run, "hf_x"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := EnsureTokenSecret(ctx, cs, "bench", TokenSecretName("run-1"), "run-1", "hf_x"); err != nil {
-		t.Fatal(err)
+	for _, run := range []Options{run1, run2} {
+		if _, err := Deploy(ctx, cs, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, _ := cs.CoreV1().Secrets("bench").Get(ctx, TokenSecretName("run-1"), metav1.GetOptions{}); len(s.OwnerReferences) != 1 || s.OwnerReferences[0].Name != "vllm-run-1" {
+		t.Errorf("token secret owners %+v, want the run's StatefulSet", s.OwnerReferences)
 	}
 	users := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users", Namespace: "bench", Labels: map[string]string{LabelRunID: "run-1"}}}
 	addPods(t, cs, users, readyPod(run1, 0, "127.0.1.1"), readyPod(run1, 1, "127.0.1.2"), readyPod(run2, 0, "127.0.1.3"))
@@ -81,6 +96,13 @@ func TestTeardown(t *testing.T) {
 	}
 	if err := Teardown(ctx, fake.NewClientset(), "bench", "never-deployed"); err != nil {
 		t.Errorf("teardown of nothing: %v", err)
+	}
+	// A run that never deployed leaves no token Secret behind.
+	if err := Teardown(ctx, cs, "bench", "never-deployed"); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, cs, runSelector("never-deployed")); got["secrets"] != 0 {
+		t.Errorf("left of a run that never deployed: %v", got)
 	}
 }
 

@@ -3,8 +3,8 @@
 #   etcd (Debian's etcd-server), kube-apiserver, kube-controller-manager and
 #   kube-scheduler (built from k8s.io/kubernetes through the helper module in
 #   tools/kube), KWOK and its Stage objects (.cache/bin/kwok-stages.yaml),
-#   as package k8stest expects them.
-# Usage: scripts/k8s-tools.sh [all|etcd|kube|kwok|gomod]
+#   as package k8stest expects them, and the Helm CLI the chart tests run.
+# Usage: scripts/k8s-tools.sh [all|etcd|kube|kwok|helm|gomod]
 #   gomod rewrites tools/kube/go.mod and go.sum for KUBE_VERSION (run it when
 #   bumping the version, then commit both files).
 set -euo pipefail
@@ -13,6 +13,7 @@ ROOT=$PWD
 BIN="$ROOT/.cache/bin"
 KUBE_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
+HELM_VERSION=v4.3.2
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler)
 mkdir -p "$BIN"
 
@@ -86,11 +87,20 @@ kwok() {
   mv "$stages.tmp" "$stages"
 }
 
+# The Helm CLI for chart/'s tests (lint, template), from the module proxy.
+helm_cli() {
+  # A go-installed helm reports only "v4.3"; its module version says which.
+  [ -x "$BIN/helm" ] && go version -m "$BIN/helm" | grep -q "helm.sh/helm/v4[[:space:]]*$HELM_VERSION" && return 0
+  echo "building helm $HELM_VERSION into $BIN; a few minutes the first time" >&2
+  GOBIN="$BIN" timed helm go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+}
+
 case "${1:-all}" in
   etcd) etcd_server ;;
   kube) kube ;;
   kwok) kwok ;;
+  helm) helm_cli ;;
   gomod) kube_gomod ;;
-  all) etcd_server && kube && kwok ;;
-  *) echo "usage: $0 all|etcd|kube|kwok|gomod" >&2; exit 2 ;;
+  all) etcd_server && kube && kwok && helm_cli ;;
+  *) echo "usage: $0 all|etcd|kube|kwok|helm|gomod" >&2; exit 2 ;;
 esac

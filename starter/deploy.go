@@ -15,7 +15,10 @@ import (
 )
 
 // runDeploy prints every Kubernetes object a run would create, without a
-// cluster, so it can be reviewed before a run applies it.
+// cluster, so it can be reviewed before a run applies it: with HF_TOKEN
+// exported, the token Secret `start` would create (without the token) and
+// the pods' reference to it. How the flags were adapted to the image's vLLM
+// release goes to stderr.
 func runDeploy(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	dryRun := fs.Bool("dry-run", false, "print the objects instead of applying them (the only mode: runs deploy through the workflow)")
@@ -33,8 +36,17 @@ func runDeploy(_ context.Context, args []string) error {
 		if err := req.Validate(); err != nil {
 			return err
 		}
-		if err := k8s.RenderYAML(os.Stdout, k8s.OptionsFromRequest(req, *runID)); err != nil {
+		opts := k8s.OptionsFromRequest(req, *runID)
+		createsSecret := createsTokenSecret(req)
+		if createsSecret {
+			opts.HFTokenSecret = k8s.TokenSecretName(*runID)
+		}
+		if err := k8s.RenderYAML(os.Stdout, opts, createsSecret); err != nil {
 			return err
+		}
+		m, _ := k8s.Objects(opts)
+		for _, w := range m.Warnings {
+			fmt.Fprintln(os.Stderr, "warning:", w)
 		}
 	}
 	return nil
@@ -44,10 +56,10 @@ func runDeploy(_ context.Context, args []string) error {
 // HF_TOKEN of the person starting the run, with their kubeconfig, so the
 // token never passes through Temporal; the request carries only its name.
 func ensureTokenSecret(ctx context.Context, req *config.Request, runID string) error {
-	token := os.Getenv("HF_TOKEN")
-	if req.Deploy != "kubernetes" || req.HFTokenSecret != "" || token == "" {
+	if !createsTokenSecret(*req) {
 		return nil
 	}
+	token := os.Getenv("HF_TOKEN")
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
 	if err != nil {
 		return fmt.Errorf("HF_TOKEN is set but no kubeconfig to create its Secret with: %w", err)
@@ -66,4 +78,10 @@ func ensureTokenSecret(ctx context.Context, req *config.Request, runID string) e
 	}
 	req.HFTokenSecret = name
 	return nil
+}
+
+// createsTokenSecret says whether `start` creates the run's token Secret:
+// a Kubernetes run, HF_TOKEN exported, and no Secret of the operator's named.
+func createsTokenSecret(req config.Request) bool {
+	return req.Deploy == "kubernetes" && req.HFTokenSecret == "" && os.Getenv("HF_TOKEN") != ""
 }

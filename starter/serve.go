@@ -26,7 +26,8 @@ const TokenEnv = "STARTER_SERVE_TOKEN"
 // operatorFields choose what runs on the cluster (which image, with which
 // arguments, where, with which Secret and volume): a caller of the API may
 // give them only when the operator allows each one.
-var operatorFields = []string{"deploy", "image", "vllm_args", "namespace", "hf_token_secret", "model_storage_pvc", "node_selector"}
+var operatorFields = []string{"deploy", "image", "vllm_args", "vllm_version", "namespace", "hf_token_secret", "model_storage_pvc",
+	"node_selector", "cpu", "memory", "shm_size"}
 
 // maxBody bounds a /start-load body; a request is a few hundred bytes.
 const maxBody = 1 << 20

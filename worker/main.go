@@ -58,6 +58,11 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 	defer stop()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	// Every load worker of a run must write to the same store; in a pod, a
+	// local directory is that pod's own and goes with it.
+	if os.Getenv(results.EnvBucket) == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" && strings.Contains(queues, "load") {
+		return fmt.Errorf("a load worker in a Kubernetes pod needs %s: without it results go to a directory inside this pod, lost with it and not shared with the other load workers; set it (deploy/configmap.yaml, or the chart's results.bucket)", results.EnvBucket)
+	}
 	opts, err := clientOptions(log)
 	if err != nil {
 		return err
