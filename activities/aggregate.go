@@ -41,6 +41,9 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 	}
 	m := engine.Manifest{RunID: in.RunID, Execution: in.Execution, StartedAt: in.StartedAt, Model: plan.Model,
 		Replicas: in.Replicas, SlicesStarted: in.NumSlices, Scheduled: scheduled, Partial: in.Partial, Reason: in.Reason}
+	if d := in.Deployment; d.Image != "" {
+		m.Servers = &engine.Servers{Image: d.Image, Args: d.Args, Warnings: d.Warnings}
+	}
 	if err := engine.WriteManifest(ctx, a.Store, m); err != nil {
 		return AggregateResult{}, err
 	}

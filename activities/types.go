@@ -133,6 +133,9 @@ type AggregateInput struct {
 	Replicas        int            `json:"replicas"`
 	Partial         bool           `json:"partial"`
 	Reason          string         `json:"reason,omitempty"`
+	// Deployment is where the run's servers were; a deployed image and its
+	// arguments go into the manifest and result.json.
+	Deployment Deployment `json:"deployment"`
 }
 
 // AggregateResult points at what Aggregate wrote.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,8 +29,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/k8s"
 	"github.com/vibench/vllm-inference-benchmark/k8stest"
+	"github.com/vibench/vllm-inference-benchmark/results"
 	"github.com/vibench/vllm-inference-benchmark/simulator/vllmsim"
 	"github.com/vibench/vllm-inference-benchmark/workflows"
 )
@@ -132,7 +135,8 @@ func TestKubernetes(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "TEMPORAL_ADDRESS="+addr, "KUBECONFIG="+kubeconfig, "BENCHMARK_RESULTS_DIRECTORY="+t.TempDir())
+	resultsDir := t.TempDir()
+	env = append(env, "TEMPORAL_ADDRESS="+addr, "KUBECONFIG="+kubeconfig, "BENCHMARK_RESULTS_DIRECTORY="+resultsDir)
 	w := &workerProc{t: t, bin: buildWorker(t), env: env}
 	w.start()
 	t.Cleanup(w.kill)
@@ -184,6 +188,24 @@ func TestKubernetes(t *testing.T) {
 		if out.Partial || out.Result.Completed+out.Result.Interrupted != 2*180 || out.Result.Failed != 0 {
 			t.Errorf("outcome partial=%v completed=%d interrupted=%d failed=%d (%s), want all 360 requests accounted for, none failed",
 				out.Partial, out.Result.Completed, out.Result.Interrupted, out.Result.Failed, out.Reason)
+		}
+		// result.json records the image and the exact arguments the pods ran with.
+		store, err := results.NewLocal(resultsDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := store.Get(ctx, results.ResultKey(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var saved struct {
+			Servers engine.Servers `json:"vllm_deployment"`
+		}
+		if err := json.Unmarshal(body, &saved); err != nil {
+			t.Fatalf("result.json: %v", err)
+		}
+		if c := pods[0].Spec.Containers[0]; saved.Servers.Image != c.Image || !slices.Equal(saved.Servers.Args, c.Args) {
+			t.Errorf("result.json records image %q args %q; the pods ran %q with %q", saved.Servers.Image, saved.Servers.Args, c.Image, c.Args)
 		}
 		// Each replica's pod ran on an H100 node, Guaranteed QoS, and got its
 		// share of the load at its own IP.

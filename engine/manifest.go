@@ -28,6 +28,17 @@ type Manifest struct {
 	Scheduled     int       `json:"scheduled"`
 	Partial       bool      `json:"partial,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
+	// Servers is what the run deployed (nil for existing servers).
+	Servers *Servers `json:"servers,omitempty"`
+}
+
+// Servers are the vLLM servers a run deployed: the image, the exact
+// arguments the pods ran with, and how they were adapted to the image's
+// vLLM release.
+type Servers struct {
+	Image    string   `json:"image"`
+	Args     []string `json:"args"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ReadManifest reads a run's manifest; results.ErrNotFound when it has none.
@@ -136,8 +147,16 @@ func Finalize(ctx context.Context, store results.Store, runID string, o Finalize
 	if err != nil {
 		return nil, fmt.Errorf("timeseries: %w", err)
 	}
+	extras := Extras(acc, &out.Health, out.GPU)
+	if m.Servers != nil {
+		b, err := json.Marshal(m.Servers)
+		if err != nil {
+			return nil, err
+		}
+		extras = append(extras, metrics.ExtraField{Key: "vllm_deployment", Value: string(b)})
+	}
 	return &Final{Outcome: out, Accounting: acc,
-		ResultJSON:     metrics.ResultJSON(out.Result, out.Info, Extras(acc, &out.Health, out.GPU)...),
+		ResultJSON:     metrics.ResultJSON(out.Result, out.Info, extras...),
 		Table:          metrics.FormatReport(out.Result, out.Info) + WarningLine(out.Health),
 		TimeseriesJSON: ts, TimeseriesCSV: TimeseriesCSV(out.Timeseries)}, nil
 }

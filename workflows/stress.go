@@ -353,7 +353,7 @@ func (r *run) finish(runErr error) (*Outcome, error) {
 		r.setPhaseCtx(ctx, PhaseAggregating)
 		in := activities.AggregateInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model,
 			ServedModelName: r.c.Plan.ServedModelName, Execution: workflow.GetInfo(ctx).FirstRunID, NumSlices: r.c.NextSlice, StartedAt: r.c.StartedAt, Replicas: len(r.c.Deployment.Endpoints),
-			Partial: out.Partial, Reason: out.Reason}
+			Partial: out.Partial, Reason: out.Reason, Deployment: r.c.Deployment}
 		aggErr = workflow.ExecuteActivity(r.aggregateCtx(ctx), activities.AggregateName, in).Get(ctx, &out.Result)
 	}
 	if r.c.Deployed {
