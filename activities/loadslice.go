@@ -21,10 +21,11 @@ import (
 
 // Interruption reasons recorded by LoadSlice.
 const (
-	ReasonNoWorker  = "interrupted: no worker was running this slice at the request's send time (worker restart)"
-	ReasonStopped   = "interrupted: the run was stopped or cancelled"
-	ReasonLeaseLost = "interrupted: this worker lost contact with Temporal, so another attempt may run the slice"
-	ReasonOverdue   = "interrupted: overdue when the slice could start"
+	ReasonNoWorker       = "interrupted: no worker was running this slice at the request's send time (worker restart)"
+	ReasonStopped        = "interrupted: the run was stopped or cancelled"
+	ReasonLeaseLost      = "interrupted: this worker lost contact with Temporal, so another attempt may run the slice"
+	ReasonWorkerStopping = "interrupted: the worker was shutting down; another attempt runs the rest of the slice"
+	ReasonOverdue        = "interrupted: overdue when the slice could start"
 )
 
 // StopFlushTimeout bounds the final flush of a slice whose worker is
@@ -51,6 +52,29 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	info := activity.GetInfo(ctx)
 	log := a.Log.With(zap.String("run_id", in.RunID), zap.Int("slice", in.Slice), zap.Int("replica", in.Replica),
 		zap.Int32("attempt", info.Attempt))
+	// Stop sending when the workflow cancels (stop early, cancel), the lease
+	// is lost, or the worker shuts down; the last two leave unsent requests
+	// to the retry. The lease is held from the start: building a plan or
+	// reading what earlier attempts stored must not outlast the heartbeat
+	// timeout unheard.
+	runCtx, cancelRun := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRun(nil)
+	var workerStopping atomic.Bool
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancelRun(errStopped)
+		case <-activity.GetWorkerStopChannel(ctx):
+			workerStopping.Store(true)
+			cancelRun(errWorkerStopping)
+		case <-runCtx.Done():
+		}
+	}()
+	var progress atomic.Pointer[SliceProgress]
+	progress.Store(&SliceProgress{Attempt: int(info.Attempt)})
+	lease := a.holdLease(ctx, runCtx, cancelRun, log, func() any { return *progress.Load() })
+	defer lease()
+
 	req := in.Request
 	if in.Model != "" {
 		req.Model = in.Model
@@ -106,27 +130,6 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		}
 	}
 
-	// Stop sending when the workflow cancels (stop early, cancel), the lease
-	// is lost, or the worker shuts down; the last leaves unsent requests to
-	// the retry.
-	runCtx, cancelRun := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelRun(nil)
-	var workerStopping atomic.Bool
-	go func() {
-		select {
-		case <-ctx.Done():
-			cancelRun(errStopped)
-		case <-activity.GetWorkerStopChannel(ctx):
-			workerStopping.Store(true)
-			cancelRun(errWorkerStopping)
-		case <-runCtx.Done():
-		}
-	}()
-	var progress atomic.Pointer[SliceProgress]
-	progress.Store(&SliceProgress{Attempt: int(info.Attempt)})
-	lease := a.holdLease(ctx, runCtx, cancelRun, log, func() any { return *progress.Load() })
-	defer lease()
-
 	res, flushErr := engine.RunRange(runCtx, engine.Range{
 		Plan: plan, Store: a.Store, RunID: in.RunID, Slice: in.Slice, Replica: in.Replica, Attempt: int(info.Attempt),
 		BaseURL: in.Endpoint, T0: t0, Send: send, Unsent: unsent, SpillDir: a.SpillDir,
@@ -138,7 +141,7 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 			return 2 * time.Minute
 		},
 		Keep: func(r *metrics.Record) bool {
-			if r.Error == loadgen.ReasonNotSent && workerStopping.Load() {
+			if r.Error == loadgen.ReasonNotSent && leavesUnsent(context.Cause(runCtx)) {
 				return false // never sent: the retry sends it or records it
 			}
 			if r.Status == metrics.StatusInterrupted {
@@ -187,10 +190,19 @@ var (
 )
 
 func interruptReason(cause error) string {
-	if errors.Is(cause, errLeaseLost) {
+	switch {
+	case errors.Is(cause, errLeaseLost):
 		return ReasonLeaseLost
+	case errors.Is(cause, errWorkerStopping):
+		return ReasonWorkerStopping
 	}
 	return ReasonStopped
+}
+
+// leavesUnsent: the slice goes on in another attempt, which sends (or
+// records) what this one did not send.
+func leavesUnsent(cause error) bool {
+	return errors.Is(cause, errLeaseLost) || errors.Is(cause, errWorkerStopping)
 }
 
 // Lease timing: a heartbeat every second; sending stops when none has
