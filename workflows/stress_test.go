@@ -30,14 +30,35 @@ const testWorkflowID = "stress-test-run"
 var testStart = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 
 // stressRequest is the 11.5-hour shape: 500,000 sonnet prompts at 12 req/s
-// against two existing replicas, in 5-minute slices.
+// against two existing replicas, in 5-minute slices, continuing as new
+// every 48 slices (as a server's suggestion would for a longer run).
 func stressRequest() config.Request {
 	rate := config.Rate(12)
 	return config.Request{
 		Model: "meta-llama/Llama-3.1-8B-Instruct", NumPrompts: 500000, RequestRate: &rate,
 		DatasetName: "sonnet", SonnetInputLen: 512, SonnetOutputLen: 128, SonnetPrefixLen: 2,
 		SliceSeconds: 300, ReplicasBaseURLs: config.List{"http://replica-0:8000", "http://replica-1:8000"},
+		ContinueAsNewEach: 48,
 	}
+}
+
+// With the defaults the 11.5-hour shape never continues as new, so no
+// slice ever waits for the ones in flight: all 139 start on time in one run.
+func TestRealShapeRunsInOneHistoryByDefault(t *testing.T) {
+	f := newFake()
+	req := stressRequest()
+	req.ContinueAsNewEach = 0
+	segs, out, err := runChain(t, f, req, nil)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if len(segs) != 1 || out.Partial {
+		t.Fatalf("%d runs (partial %v), want the whole shape in one", len(segs), out.Partial)
+	}
+	if n := len(segs[0].loadSlices()); n != 139*2 {
+		t.Errorf("%d slice activities, want %d", n, 139*2)
+	}
+	checkSliceStarts(t, segs, req.SliceSeconds)
 }
 
 func stressPlan() activities.Plan {
