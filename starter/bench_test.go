@@ -163,3 +163,17 @@ func TestRecomputeShareGPTRunWithoutTheDatasetFile(t *testing.T) {
 		t.Errorf("recomputed table differs:\n%s\nwant it to start like\n%s", got, table)
 	}
 }
+
+// A model with no tokenizer at hand fails before anything is sent, with a
+// message that names --tokenizer DIR and the file it needs.
+func TestMissingTokenizerSaysWhatToGive(t *testing.T) {
+	url := startSim(t, vllmsim.Config{Model: "Qwen/Qwen2.5-7B-Instruct"})
+	_, errOut, code := starter(t, "", "bench", "--base-url", url, "--model", "Qwen/Qwen2.5-7B-Instruct", "--num-prompts", "3")
+	if code == 0 || !strings.Contains(errOut, "--tokenizer DIR") || !strings.Contains(errOut, "tokenizer.json") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	_, errOut, code = starter(t, "", "bench", "--base-url", url, "--model", "Qwen/Qwen2.5-7B-Instruct", "--tokenizer", "Qwen/Qwen2.5-7B-Instruct", "--num-prompts", "3")
+	if code == 0 || !strings.Contains(errOut, "--tokenizer DIR") || !strings.Contains(errOut, "tokenizer.json") {
+		t.Errorf("a hub id as --tokenizer: exit %d: %s", code, errOut)
+	}
+}
