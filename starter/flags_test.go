@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"os"
 	"strings"
 	"testing"
 
@@ -182,6 +183,19 @@ func TestGeneralLengthsWinOverDatasetLengths(t *testing.T) {
 		r := reqs[0]
 		if r.RandomInputLen != 100 || r.SonnetInputLen != 100 || r.RandomOutputLen != 9 || r.SonnetOutputLen != 9 || r.SharegptOutputLen != 9 {
 			t.Errorf("%v: %+v", args, r)
+		}
+	}
+}
+
+// The README lists every flag that is refused or takes only vLLM's default.
+func TestREADMEListsTheRefusedFlags(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range config.VLLMFlags {
+		if (f.Status == config.FlagRefused || f.Status == config.FlagDefaultOnly) && !strings.Contains(string(readme), "`--"+f.Name) {
+			t.Errorf("README does not list --%s (%s)", f.Name, f.Status)
 		}
 	}
 }
