@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,7 +111,11 @@ func runBench(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, "saved", path)
 	}
 	if o.recordsDir != "" {
-		if err := store.Put(ctx, results.RequestKey(runID), res.Plan.Request.JSON()); err != nil {
+		body, err := json.MarshalIndent(res.Plan.Request, "", "  ")
+		if err != nil {
+			return fmt.Errorf("request.json: %w", err)
+		}
+		if err := store.Put(ctx, results.RequestKey(runID), body); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "records in %s (starter recompute --run %s with BENCHMARK_RESULTS_DIRECTORY=%s)\n", store.Location(runID), runID, dir)
