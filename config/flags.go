@@ -13,41 +13,17 @@ import (
 
 // multiValueFlags take several values after one flag, as vLLM's argparse
 // nargs flags do (`--goodput ttft:100 tpot:50`, `--metadata a=1 b=2`).
-var multiValueFlags = map[string]bool{"goodput": true, "metadata": true, "replicas-base-urls": true}
-
-// ignoredVLLMFlags are `vllm bench serve` flags that change nothing here;
-// they are accepted so a user's command line works as is. The value says
-// whether the flag takes an argument.
-var ignoredVLLMFlags = map[string]bool{
-	"trust-remote-code": false, "disable-tqdm": false, "ready-check-timeout-sec": true,
-	"tokenizer-mode": true, "num-warmups": true, "profile": false, "use-beam-search": false,
-	"disable-shuffle": false, "no-oversample": false,
-}
+var multiValueFlags = map[string]bool{"goodput": true, "metadata": true, "replicas-base-urls": true,
+	"header": true, "lora-modules": true}
 
 // NormalizeArgs rewrites vLLM-style arguments into what Go's flag package
-// reads: a multi-value flag is repeated once per value, and ignored vLLM
-// flags are dropped (reported in the second result).
-func NormalizeArgs(args []string) (out, ignored []string) {
+// reads: a multi-value flag is repeated once per value.
+func NormalizeArgs(args []string) []string {
+	var out []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		name := strings.TrimLeft(a, "-")
-		name, inline, hasInline := strings.Cut(name, "=")
-		if !strings.HasPrefix(a, "-") || a == "-" || a == "--" {
-			out = append(out, a)
-			continue
-		}
-		if takesArg, ok := ignoredVLLMFlags[name]; ok {
-			ignored = append(ignored, "--"+name)
-			if takesArg && !hasInline && i+1 < len(args) {
-				i++
-			}
-			continue
-		}
-		if !multiValueFlags[name] || hasInline {
-			if multiValueFlags[name] {
-				out = append(out, "--"+name+"="+inline)
-				continue
-			}
+		name, _, hasInline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || a == "-" || a == "--" || !multiValueFlags[name] || hasInline {
 			out = append(out, a)
 			continue
 		}
@@ -56,7 +32,7 @@ func NormalizeArgs(args []string) (out, ignored []string) {
 			out = append(out, "--"+name+"="+args[i])
 		}
 	}
-	return out, ignored
+	return out
 }
 
 // BindFlags registers vLLM's `bench serve` flag names on fs, writing into r.
@@ -95,14 +71,21 @@ func BindFlags(fs *flag.FlagSet, r *Request) {
 	fs.StringVar(&r.RampUpStrategy, "ramp-up-strategy", r.RampUpStrategy, "linear | exponential")
 	fs.Float64Var(&r.RampUpStartRPS, "ramp-up-start-rps", r.RampUpStartRPS, "ramp-up start rate")
 	fs.Float64Var(&r.RampUpEndRPS, "ramp-up-end-rps", r.RampUpEndRPS, "ramp-up end rate")
-	fs.IntVar(&r.SonnetInputLen, "sonnet-input-len", r.SonnetInputLen, "sonnet prompt tokens (default 550)")
-	fs.IntVar(&r.SonnetOutputLen, "sonnet-output-len", r.SonnetOutputLen, "sonnet output tokens (default 150)")
+	// v0.20 maps --input-len and --output-len onto the datasets' own
+	// lengths after parsing: given, they win over the dataset flags
+	// whatever the order.
+	in := &generalLen{targets: []*int{&r.RandomInputLen, &r.SonnetInputLen}}
+	out := &generalLen{targets: []*int{&r.RandomOutputLen, &r.SonnetOutputLen, &r.SharegptOutputLen}}
+	fs.Var(in, "input-len", "prompt tokens for every dataset: sets --random-input-len and --sonnet-input-len")
+	fs.Var(out, "output-len", "output tokens for every dataset: sets --random-output-len, --sonnet-output-len and --sharegpt-output-len")
+	fs.Var(specificLen{&r.SonnetInputLen, in}, "sonnet-input-len", "sonnet prompt tokens (default 550)")
+	fs.Var(specificLen{&r.SonnetOutputLen, out}, "sonnet-output-len", "sonnet output tokens (default 150)")
 	fs.IntVar(&r.SonnetPrefixLen, "sonnet-prefix-len", r.SonnetPrefixLen, "sonnet shared prefix tokens (default 200)")
-	fs.IntVar(&r.RandomInputLen, "random-input-len", r.RandomInputLen, "random prompt tokens (default 1024)")
-	fs.IntVar(&r.RandomOutputLen, "random-output-len", r.RandomOutputLen, "random output tokens (default 128)")
+	fs.Var(specificLen{&r.RandomInputLen, in}, "random-input-len", "random prompt tokens (default 1024)")
+	fs.Var(specificLen{&r.RandomOutputLen, out}, "random-output-len", "random output tokens (default 128)")
 	fs.IntVar(&r.RandomPrefixLen, "random-prefix-len", r.RandomPrefixLen, "random shared prefix tokens (default 0)")
 	fs.Float64Var(&r.RandomRangeRatio, "random-range-ratio", r.RandomRangeRatio, "random length spread in [0,1) (default 0)")
-	fs.IntVar(&r.SharegptOutputLen, "sharegpt-output-len", r.SharegptOutputLen, "fixed output length for sharegpt")
+	fs.Var(specificLen{&r.SharegptOutputLen, out}, "sharegpt-output-len", "fixed output length for sharegpt")
 	fs.BoolVar(&r.SaveDetailed, "save-detailed", r.SaveDetailed, "save per-request arrays in the result JSON")
 	fs.StringVar(&r.RequestIDPrefix, "request-id-prefix", r.RequestIDPrefix, "x-request-id prefix (default bench-<random>-)")
 	fs.Float64Var(&r.StallTimeoutSeconds, "stall-timeout", r.StallTimeoutSeconds, "fail a request after this many seconds without bytes (default 300)")
@@ -120,6 +103,50 @@ func BindFlags(fs *flag.FlagSet, r *Request) {
 	fs.StringVar(&r.ModelStoragePVC, "model-storage-pvc", r.ModelStoragePVC, "PVC with the weights, mounted at /model-storage (default model-storage)")
 	fs.BoolVar(&r.KeepDeployment, "keep-deployment", r.KeepDeployment, "leave the deployed servers up after the run")
 	fs.Float64Var(&r.ReadyTimeoutSeconds, "ready-timeout", r.ReadyTimeoutSeconds, "seconds to wait for every replica to serve (default 3600)")
+	bindUnsupported(fs)
+}
+
+// generalLen is --input-len or --output-len: it sets every dataset's
+// length, and once given, the dataset-specific flags no longer change them.
+type generalLen struct {
+	targets []*int
+	given   bool
+}
+
+func (g *generalLen) String() string { return "" }
+func (g *generalLen) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want an integer, got %q", s)
+	}
+	g.given = true
+	for _, p := range g.targets {
+		*p = n
+	}
+	return nil
+}
+
+// specificLen is a dataset's own length flag, overridden by its generalLen.
+type specificLen struct {
+	p       *int
+	general *generalLen
+}
+
+func (f specificLen) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*f.p)
+}
+func (f specificLen) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("want an integer, got %q", s)
+	}
+	if !f.general.given {
+		*f.p = n
+	}
+	return nil
 }
 
 // stringList is a repeatable flag whose values are kept whole.
@@ -255,7 +282,10 @@ func (f jsonObject) String() string {
 	if f.p == nil || *f.p == nil {
 		return ""
 	}
-	b, _ := json.Marshal(*f.p)
+	b, err := json.Marshal(*f.p)
+	if err != nil { // a map decoded from JSON always marshals; say so if not
+		return err.Error()
+	}
 	return string(b)
 }
 

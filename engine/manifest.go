@@ -106,7 +106,9 @@ type FinalizeOptions struct {
 	// Tokenizer counts output tokens the records lack; nil: resolved from
 	// the request as a plan would.
 	Tokenizer datasets.Tokenizer
-	Progress  func(slicesRead, slices int)
+	// NoTokenizer recomputes as vLLM's --skip-tokenizer-init does.
+	NoTokenizer bool
+	Progress    func(slicesRead, slices int)
 }
 
 // Finalize computes a run's result.json, table and timeseries from the
@@ -133,7 +135,7 @@ func Finalize(ctx context.Context, store results.Store, runID string, o Finalize
 		req.Model = m.Model
 	}
 	tok := o.Tokenizer
-	if tok == nil {
+	if tok == nil && !o.NoTokenizer {
 		tok, _ = ResolveTokenizer(req, req.ReplicaBaseURL(0))
 	}
 	out, err := Aggregate(ctx, store, runID, AggregateOptions{Request: req, Model: req.Model, Tokenizer: tok,

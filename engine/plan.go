@@ -159,7 +159,7 @@ func ResolveTokenizer(req config.Request, baseURL string) (datasets.Tokenizer, e
 			return tokenizer.Load(dir)
 		}
 		if !isLlama3(dir) {
-			return nil, fmt.Errorf("tokenizer: %q is not a directory holding tokenizer.json; give such a directory (for example %s/<model>) or leave it out to use the server's /tokenize", dir, ModelStorage)
+			return nil, fmt.Errorf("tokenizer: %q is not a directory here; give --tokenizer DIR, a directory holding the model's tokenizer.json (it ships next to the weights, e.g. %s/<model>/tokenizer.json), or leave it out to use the server's /tokenize", dir, ModelStorage)
 		}
 	}
 	if dir := filepath.Join(ModelStorage, req.Model); req.Model != "" && fileExists(filepath.Join(dir, "tokenizer.json")) {

@@ -17,11 +17,13 @@
 //   - A stall timeout (no bytes for StallTimeout) exists besides vLLM's
 //     6 h total timeout.
 //
-// Plain-HTTP streams are read by epoll reactors (reactor.go) with their own
-// HTTP/1.1 framing (http1.go) and keep-alive pool (rawhttp.go): every token
-// is timed by the kernel's receive timestamp, so a busy client reading late
-// does not move it, and one wake-up reads many streams. https goes through
-// net/http and is timed when each read returns.
+// On Linux, plain-HTTP streams are read by epoll reactors
+// (reactor_linux.go) with their own HTTP/1.1 framing (http1.go) and
+// keep-alive pool (rawhttp_linux.go): every token is timed by the kernel's
+// receive timestamp, so a busy client reading late does not move it, and one
+// wake-up reads many streams. https, and every stream on other systems, goes
+// through net/http and is timed when each read returns; Client.Transport
+// says which.
 package loadgen
 
 import (
@@ -167,6 +169,26 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// netHTTPName says how net/http responses are timed.
+const netHTTPName = "Go net/http, timed when each read returns"
+
+// Transport says which transport times this client's responses: the raw
+// one (plain http on Linux) or net/http (https, and every other system).
+func (c *Client) Transport() string {
+	if c.raw != nil {
+		return rawTransportName
+	}
+	return netHTTPName
+}
+
+// TransportFor is Client.Transport for a client of endpointURL.
+func TransportFor(endpointURL string) string {
+	if u, err := url.Parse(endpointURL); err == nil && u.Scheme == "http" && rawTransportName != "" {
+		return rawTransportName
+	}
+	return netHTTPName
 }
 
 // Close releases the client's kept-alive connections; requests still

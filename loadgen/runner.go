@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vibench/vllm-inference-benchmark/datasets"
@@ -249,8 +248,7 @@ func (d *dispatcher) waitUntil(ctx context.Context, timer *time.Timer, deadline 
 			return true
 		case remaining > d.margin:
 			wake := time.Now().Add(remaining - d.margin)
-			ts := syscall.NsecToTimespec(int64(remaining - d.margin))
-			_ = syscall.Nanosleep(&ts, nil) // EINTR only shortens the sleep
+			sleep(remaining - d.margin)
 			d.adaptMargin(time.Since(wake))
 		default:
 			// A plain spin: runtime.Gosched here could queue the dispatcher
@@ -321,12 +319,4 @@ func (d *dispatcher) notSent(a Arrival) metrics.Record {
 		Status:      metrics.StatusInterrupted,
 		ScheduledAt: a.Offset,
 	}
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"math"
 	"slices"
+	"strings"
 )
 
 // Metric names as vLLM's --percentile-metrics and --goodput spell them.
@@ -101,11 +102,14 @@ type Result struct {
 	// Statuses counts the records by Status (not part of vLLM's numbers).
 	Statuses StatusCounts `json:"statuses"`
 	// Errors are the error texts of the first 10 unsuccessful requests.
-	Errors            []string `json:"errors"`
-	PercentileMetrics []string `json:"percentile_metrics"`
-	HasTokenizer      bool     `json:"has_tokenizer"`
-	HasGoodput        bool     `json:"has_goodput"`
-	Details           *Details `json:"details,omitempty"` // only with Options.SaveDetailed
+	Errors []string `json:"errors"`
+	// ErrorCounts are every unsuccessful request's error text with its
+	// count, most frequent first (not part of vLLM's numbers).
+	ErrorCounts       []ErrorCount `json:"error_counts,omitempty"`
+	PercentileMetrics []string     `json:"percentile_metrics"`
+	HasTokenizer      bool         `json:"has_tokenizer"`
+	HasGoodput        bool         `json:"has_goodput"`
+	Details           *Details     `json:"details,omitempty"` // only with Options.SaveDetailed
 }
 
 // Accumulator computes vLLM's metrics from records added one at a time, in
@@ -128,13 +132,28 @@ type Accumulator struct {
 	tpots     series[float64]
 	itls      series[float64]
 
-	errors  []string
-	details *Details
+	errors     []string
+	errorCount map[string]int // failures by error text, at most maxErrorKinds texts
+	details    *Details
+}
+
+// maxErrorKinds bounds the distinct error texts counted; later new texts
+// are counted under OtherErrors.
+const maxErrorKinds = 1000
+
+// OtherErrors is the reason under which failures are counted once
+// maxErrorKinds distinct error texts have been seen.
+const OtherErrors = "(other errors)"
+
+// ErrorCount is how many requests failed with one error text.
+type ErrorCount struct {
+	Error string `json:"error"`
+	Count int    `json:"count"`
 }
 
 // NewAccumulator returns an empty accumulator.
 func NewAccumulator(opts Options) *Accumulator {
-	a := &Accumulator{opts: opts.withDefaults()}
+	a := &Accumulator{opts: opts.withDefaults(), errorCount: map[string]int{}}
 	if opts.SaveDetailed {
 		a.details = &Details{}
 	}
@@ -162,6 +181,11 @@ func (a *Accumulator) Add(r Record) {
 		if len(a.errors) < maxPrintedErrors {
 			a.errors = append(a.errors, r.Error)
 		}
+		reason := r.Error
+		if _, seen := a.errorCount[reason]; !seen && len(a.errorCount) >= maxErrorKinds {
+			reason = OtherErrors
+		}
+		a.errorCount[reason]++
 	}
 
 	if d := a.details; d != nil {
@@ -223,19 +247,28 @@ func (a *Accumulator) meetsSLOs(ttft, tpot, e2el float64) bool {
 func (a *Accumulator) Result(duration float64) Result {
 	completed := a.starts.n
 	ttfts, latencies, itls := a.ttfts.flat(), a.latencies.flat(), a.itls.flat()
+	// A run that sent nothing lasted 0 s; its rates are 0, not 0/0.
+	// (vLLM's duration is never 0: it always sends at least one request.)
+	perSecond := func(n int) float64 {
+		if duration <= 0 {
+			return 0
+		}
+		return float64(n) / duration
+	}
 	res := Result{
 		Duration:             duration,
 		Completed:            completed,
 		Failed:               a.failed,
 		TotalInput:           a.totalInput,
 		TotalOutput:          a.totalOutput,
-		RequestThroughput:    float64(completed) / duration,
-		RequestGoodput:       float64(a.good) / duration,
-		OutputThroughput:     float64(a.totalOutput) / duration,
-		TotalTokenThroughput: float64(a.totalInput+a.totalOutput) / duration,
+		RequestThroughput:    perSecond(completed),
+		RequestGoodput:       perSecond(a.good),
+		OutputThroughput:     perSecond(a.totalOutput),
+		TotalTokenThroughput: perSecond(a.totalInput + a.totalOutput),
 		RTFx:                 0, // input audio duration is always 0 for text prompts
 		Statuses:             a.statuses,
 		Errors:               slices.Clone(a.errors),
+		ErrorCounts:          a.errorCounts(),
 		PercentileMetrics:    slices.Clone(a.opts.PercentileMetrics),
 		HasTokenizer:         a.opts.OutputTokens != nil,
 		HasGoodput:           len(a.opts.Goodput) > 0,
@@ -251,6 +284,22 @@ func (a *Accumulator) Result(duration float64) Result {
 	res.ITL = describeMs(itls, a.opts.Percentiles)
 	res.E2EL = describeMs(latencies, a.opts.Percentiles)
 	return res
+}
+
+// errorCounts lists the failures by error text, most frequent first (ties
+// in text order).
+func (a *Accumulator) errorCounts() []ErrorCount {
+	out := make([]ErrorCount, 0, len(a.errorCount))
+	for e, n := range a.errorCount {
+		out = append(out, ErrorCount{Error: e, Count: n})
+	}
+	slices.SortFunc(out, func(x, y ErrorCount) int {
+		if x.Count != y.Count {
+			return y.Count - x.Count
+		}
+		return strings.Compare(x.Error, y.Error)
+	})
+	return out
 }
 
 // Calculate is vLLM's calculate_metrics over records in dispatch order.

@@ -53,15 +53,13 @@ func PyFloat(x float64) string {
 	return sign + digits[:exp+1] + "." + digits[exp+1:]
 }
 
-// pyJSONFloat is a float as Python's json.dumps writes it.
+// pyJSONFloat is a float as Python's json.dumps writes it, except that
+// infinities and NaN, which json.dumps writes as the bare words Infinity
+// and NaN that strict JSON parsers reject, are written as the strings
+// "inf", "-inf" and "nan": the form vLLM itself gives request_rate.
 func pyJSONFloat(x float64) string {
-	switch {
-	case math.IsInf(x, 1):
-		return "Infinity"
-	case math.IsInf(x, -1):
-		return "-Infinity"
-	case math.IsNaN(x):
-		return "NaN"
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return `"` + PyFloat(x) + `"`
 	}
 	return PyFloat(x)
 }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -67,6 +68,17 @@ type ExtraField struct {
 	Value string
 }
 
+// Extra renders v as the JSON value of an extra key. A value that cannot be
+// marshalled (a NaN or infinite float64, say) is an error naming the key,
+// never a broken file.
+func Extra(key string, v any) (ExtraField, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ExtraField{}, fmt.Errorf("result key %s: %w", key, err)
+	}
+	return ExtraField{Key: key, Value: string(b)}, nil
+}
+
 // detailedKeys are the per-request arrays vLLM drops without --save-detailed.
 var detailedKeys = []string{"input_lens", "output_lens", "start_times", "ttfts", "itls", "generated_texts", "errors"}
 
@@ -86,11 +98,7 @@ func ResultJSON(res Result, run RunInfo, extra ...ExtraField) string {
 	for _, kv := range run.Metadata {
 		d.setString(kv.Key, kv.Value)
 	}
-	if math.IsInf(run.RequestRate, 1) {
-		d.setString("request_rate", "inf")
-	} else {
-		d.setFloat("request_rate", run.RequestRate)
-	}
+	d.setFloat("request_rate", run.RequestRate) // +Inf: "inf", as vLLM writes it
 	d.setFloat("burstiness", run.Burstiness)
 	if run.MaxConcurrency != nil {
 		d.setInt("max_concurrency", *run.MaxConcurrency)

@@ -165,8 +165,10 @@ func TestPyFloat(t *testing.T) {
 			t.Errorf("PyFloat(%v) = %q, want %q", x, got, want)
 		}
 	}
-	if got := pyJSONFloat(math.Inf(1)); got != "Infinity" {
-		t.Errorf("JSON inf = %q", got)
+	for x, want := range map[float64]string{math.Inf(1): `"inf"`, math.Inf(-1): `"-inf"`, math.NaN(): `"nan"`} {
+		if got := pyJSONFloat(x); got != want {
+			t.Errorf("JSON %v = %s, want %s (strict JSON has no Infinity or NaN)", x, got, want)
+		}
 	}
 }
 

@@ -12,6 +12,34 @@ import (
 // table.
 const PlotTip = "tip: install termplotlib and gnuplot to plot the metrics"
 
+// AllFailedWarning is the warning vLLM raises (Python's warnings.warn, on
+// stderr) when no request succeeded.
+const AllFailedWarning = "All requests failed. This is likely due to a misconfiguration on the benchmark arguments."
+
+// FormatAllFailed tells the user that every request failed: vLLM's
+// warning as Python prints it ("UserWarning: ..."), then the most frequent
+// error texts (at most top) with their counts, one line each. It is empty
+// when some request succeeded or none failed.
+func FormatAllFailed(res Result, top int) string {
+	if res.Completed > 0 || res.Failed == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "UserWarning: %s\n", AllFailedWarning)
+	fmt.Fprintf(&b, "Most frequent errors of the %d failed requests:\n", res.Failed)
+	for _, e := range res.ErrorCounts[:min(top, len(res.ErrorCounts))] {
+		text := strings.ReplaceAll(strings.TrimSpace(e.Error), "\n", "\n        ")
+		if text == "" {
+			text = "(no error text)"
+		}
+		fmt.Fprintf(&b, "  %4d x %s\n", e.Count, text)
+	}
+	if rest := len(res.ErrorCounts) - top; rest > 0 {
+		fmt.Fprintf(&b, "  ... and %d other error texts\n", rest)
+	}
+	return b.String()
+}
+
 // FormatReport renders everything vLLM prints from calculate_metrics to the
 // end of the table: the failure messages, the plot tip, then the table.
 func FormatReport(res Result, run RunInfo) string {

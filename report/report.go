@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
+	"strings"
 
+	vllm "github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
@@ -69,9 +72,19 @@ type resultSummary struct {
 	} `json:"client_health"`
 }
 
+// consoleTips are lines vLLM prints for a terminal user, not results.
+var consoleTips = []string{vllm.PlotTip}
+
+// withoutConsoleTips is the printed result without vLLM's console tips.
+func withoutConsoleTips(table string) string {
+	lines := strings.SplitAfter(table, "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return slices.Contains(consoleTips, strings.TrimRight(l, "\r\n")) })
+	return strings.Join(lines, "")
+}
+
 // Render writes the report page for in.
 func Render(w io.Writer, in Input) error {
-	p := page{RunID: in.RunID, Table: in.Table, Palette: palette}
+	p := page{RunID: in.RunID, Table: withoutConsoleTips(in.Table), Palette: palette}
 	sliceSeconds := 0.0
 	if len(in.RequestJSON) > 0 {
 		var pretty bytes.Buffer

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vibench/vllm-inference-benchmark/simulator/vllmsim"
+	"github.com/vibench/vllm-inference-benchmark/tokenizer"
 )
 
 func main() {
@@ -32,17 +33,18 @@ func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millise
 
 func run() error {
 	var (
-		cfg                          vllmsim.Config
-		host, chunkLogPath, logLevel string
-		port, replicas               int
-		ttftMs, ttftPerTokMs, itlMs  float64
-		jitterMs, stallMs            float64
+		cfg                                        vllmsim.Config
+		host, chunkLogPath, logLevel, tokenizerDir string
+		port, replicas                             int
+		ttftMs, ttftPerTokMs, itlMs                float64
+		jitterMs, stallMs                          float64
 	)
 	flag.StringVar(&host, "host", "0.0.0.0", "address to listen on")
 	flag.IntVar(&port, "port", 8000, "port to listen on (the first one with --replicas)")
 	flag.IntVar(&replicas, "replicas", 1, "number of independent simulated servers on consecutive ports")
 	flag.StringVar(&cfg.Model, "model", "meta-llama/Llama-3.1-8B-Instruct", "served model name")
 	flag.StringVar(&cfg.Root, "root", "", "model root reported by /v1/models (default: --model)")
+	flag.StringVar(&tokenizerDir, "tokenizer", "", "directory with the model's tokenizer.json, to count prompt tokens as vLLM does (default: the bundled Llama 3.1 tokenizer for Llama 3 models, else 1 token per 4 bytes)")
 	flag.IntVar(&cfg.MaxModelLen, "max-model-len", 131072, "context length reported and enforced")
 	flag.Float64Var(&ttftMs, "ttft-ms", 50, "fixed time to first token after a running slot is granted, ms")
 	flag.Float64Var(&ttftPerTokMs, "ttft-per-token-ms", 0, "extra time to first token per prompt token, ms")
@@ -85,6 +87,12 @@ func run() error {
 	}
 	defer func() { _ = logger.Sync() }()
 	cfg.Logger = logger
+	tok, counting, err := promptTokenizer(tokenizerDir, cfg.Model, cfg.Root)
+	if err != nil {
+		return err
+	}
+	cfg.Tokenizer = tok
+	logger.Info("prompt tokens", zap.String("counted_by", counting))
 
 	if chunkLogPath != "" {
 		f, err := os.Create(chunkLogPath)
@@ -116,6 +124,27 @@ func run() error {
 	}
 	logger.Info("simulator stopped")
 	return first
+}
+
+// promptTokenizer is the tokenizer that counts prompt tokens, and how it
+// counts them: --tokenizer DIR, else the bundled Llama 3.1 tokenizer for a
+// Llama 3 model, else (a labelled last resort) one token per 4 bytes.
+func promptTokenizer(dir, model, root string) (vllmsim.Tokenizer, string, error) {
+	switch {
+	case dir != "":
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("--tokenizer: %w", err)
+		}
+		return tok, tok.Name(), nil
+	case tokenizer.IsLlama3(model) || tokenizer.IsLlama3(root):
+		tok, err := tokenizer.Llama31()
+		if err != nil {
+			return nil, "", err
+		}
+		return tok, tok.Name(), nil
+	}
+	return vllmsim.ByteQuadTokenizer{}, "1 token per 4 bytes (last resort: not what a vLLM server reports; give --tokenizer DIR with the model's tokenizer.json)", nil
 }
 
 // lockedWriter lets replicas share one chunk-log file.

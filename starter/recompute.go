@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/datasets"
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
@@ -25,6 +26,7 @@ func runRecompute(ctx context.Context, args []string) error {
 	resultDir := fs.String("result-dir", "", "write the result JSON here, under vLLM's file name")
 	resultFile := fs.String("result-filename", "", "file name of the result JSON (default vLLM's)")
 	date := fs.String("date", "", "a golden case's result date as YYYYMMDD-HHMMSS (default: now; a run's is its start)")
+	skipTokenizer := fs.Bool("skip-tokenizer-init", false, "recompute as vLLM does without a tokenizer (output tokens from usage or 1; no token rows)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{2, err}
 	}
@@ -47,15 +49,20 @@ func runRecompute(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		reqs, err := parseRequests(flag.NewFlagSet("recompute", flag.ContinueOnError), append(c.CLI, fs.Args()...))
+		cli := flag.NewFlagSet("recompute", flag.ContinueOnError)
+		cli.BoolVar(skipTokenizer, "skip-tokenizer-init", *skipTokenizer, "")
+		reqs, err := parseRequests(cli, append(c.CLI, fs.Args()...))
 		if err != nil {
 			return fmt.Errorf("the case's cli: %w", err)
 		}
 		req = reqs[0]
-		if err := req.ValidateFields(); err != nil {
+		if err := validateUsed(req); err != nil {
 			return err
 		}
-		tok, _ := engine.ResolveTokenizer(req, req.ServerBaseURL())
+		tok, err := recomputeTokenizer(req, *skipTokenizer)
+		if err != nil {
+			return err
+		}
 		res = metrics.Calculate(c.Records, c.Duration, engine.MetricsOptions(req, tok))
 		info = engine.RunInfo(req, req.Model, tok, when, req.NumPrompts)
 		body = metrics.ResultJSON(res, info)
@@ -70,7 +77,7 @@ func runRecompute(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		final, err := engine.Finalize(ctx, store, *runID, engine.FinalizeOptions{Request: override})
+		final, err := engine.Finalize(ctx, store, *runID, engine.FinalizeOptions{Request: override, NoTokenizer: *skipTokenizer})
 		if err != nil {
 			return err
 		}
@@ -85,6 +92,8 @@ func runRecompute(ctx context.Context, args []string) error {
 	}
 	engine.PrintPreamble(os.Stdout, req)
 	fmt.Print(metrics.FormatReport(res, info))
+	// Recomputing an all-failed run succeeds; the user is still told.
+	fmt.Fprint(os.Stderr, metrics.FormatAllFailed(res, topErrors))
 	if *resultDir != "" || *resultFile != "" {
 		name := *resultFile
 		if name == "" {
@@ -123,14 +132,41 @@ func storedWithMetricFlags(ctx context.Context, store results.Store, runID strin
 		return nil, err
 	}
 	req := overrideMetrics(stored, reqs[0], args)
-	if err := req.ValidateFields(); err != nil {
+	if err := validateUsed(req); err != nil {
 		return nil, err
 	}
 	return &req, nil
 }
 
-// overrideMetrics takes the metric options given as flags over a stored
-// run's request; everything else stays as the run had it.
+// validateUsed validates only what recomputing reads from a request: the
+// metric options and the result header. The dataset, the servers and the
+// deployment are not used (a sharegpt run recomputes without its file).
+func validateUsed(req config.Request) error {
+	used := config.Request{
+		Backend: req.Backend, Model: req.Model, Label: req.Label, Metadata: req.Metadata,
+		RequestRate: req.RequestRate, Burstiness: req.Burstiness, MaxConcurrency: req.MaxConcurrency,
+		RampUpStrategy: req.RampUpStrategy, RampUpStartRPS: req.RampUpStartRPS, RampUpEndRPS: req.RampUpEndRPS,
+		PercentileMetrics: req.PercentileMetrics, MetricPercentiles: req.MetricPercentiles, Goodput: req.Goodput,
+	}
+	return used.Defaults().ValidateFields()
+}
+
+// recomputeTokenizer is the run's tokenizer (for output tokens the server
+// did not report, and the token rows), or none as vLLM's
+// --skip-tokenizer-init.
+func recomputeTokenizer(req config.Request, skip bool) (datasets.Tokenizer, error) {
+	if skip {
+		return nil, nil
+	}
+	tok, err := engine.ResolveTokenizer(req, req.ServerBaseURL())
+	if err != nil {
+		return nil, fmt.Errorf("%w (or --skip-tokenizer-init to recompute without one)", err)
+	}
+	return tok, nil
+}
+
+// overrideMetrics takes the metric options (and --tokenizer) given as flags
+// over a stored run's request; everything else stays as the run had it.
 func overrideMetrics(stored, flags config.Request, args []string) config.Request {
 	given := map[string]bool{}
 	for _, a := range args {
@@ -148,6 +184,9 @@ func overrideMetrics(stored, flags config.Request, args []string) config.Request
 	}
 	if given["--save-detailed"] {
 		stored.SaveDetailed = true
+	}
+	if given["--tokenizer"] {
+		stored.Tokenizer = flags.Tokenizer
 	}
 	return stored
 }

@@ -14,10 +14,7 @@ import (
 // each, defaults filled. fs holds the command's own flags; they are set by
 // the same parse.
 func parseRequests(fs *flag.FlagSet, args []string) ([]config.Request, error) {
-	args, ignored := config.NormalizeArgs(args)
-	for _, f := range ignored {
-		fmt.Fprintf(os.Stderr, "note: %s has no effect here and is ignored\n", f)
-	}
+	args = config.NormalizeArgs(args)
 	configPath := ""
 	for i, a := range args {
 		switch {

@@ -49,7 +49,10 @@ func runTokenize(_ context.Context, args []string) error {
 	if ids == nil {
 		ids = []int{}
 	}
-	b, _ := json.Marshal(ids)
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
 	fmt.Println(string(b))
 	fmt.Fprintf(os.Stderr, "%d tokens (%s)\n", len(ids), tok.Name())
 	return nil

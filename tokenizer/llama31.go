@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	_ "embed"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -33,3 +34,11 @@ var llama31 = sync.OnceValues(func() (*HF, error) {
 // Llama31 returns the embedded Llama 3.1 tokenizer, loaded once (about a
 // quarter of a second) and shared.
 func Llama31() (*HF, error) { return llama31() }
+
+// IsLlama3 says whether a model name or path names a Llama 3 model (3,
+// 3.1, 3.2, 3.3: they share the bundled tokenizer's vocabulary and special
+// tokens).
+func IsLlama3(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "llama-3") || strings.Contains(n, "llama3")
+}

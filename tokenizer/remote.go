@@ -86,7 +86,11 @@ func (r *Remote) post(path string, body, out any) error {
 		return fmt.Errorf("POST %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s%s: %s: %s", r.baseURL, path, resp.Status, bytes.TrimSpace(raw[:min(len(raw), 500)]))
+		err := fmt.Errorf("POST %s%s: %s: %s", r.baseURL, path, resp.Status, bytes.TrimSpace(raw[:min(len(raw), 500)]))
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			return fmt.Errorf("%w (the server does not tokenize, so no tokenizer counts tokens; %s)", err, NeedTokenizer)
+		}
+		return err
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("POST %s%s: %w", r.baseURL, path, err)
@@ -166,5 +170,12 @@ func (r *Remote) probeSpecials() []int {
 	return ids
 }
 
-// Name says which server tokenizes.
-func (r *Remote) Name() string { return "server /tokenize at " + r.baseURL }
+// NeedTokenizer tells a user how to give the tokenizer a model needs.
+const NeedTokenizer = "give --tokenizer DIR, a directory holding the model's tokenizer.json (it ships next to the weights, e.g. /model-storage/<model>/tokenizer.json)"
+
+// Name says which server tokenizes, and that it is the fallback: the
+// dataset errors that quote it (the server cannot tell a vocabulary size)
+// then say what to do.
+func (r *Remote) Name() string {
+	return "server /tokenize at " + r.baseURL + " (no tokenizer.json found; " + NeedTokenizer + ")"
+}

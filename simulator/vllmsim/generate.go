@@ -124,7 +124,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		reject(http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", req.Model))
 		return
 	}
-	promptTokens, err := req.promptTokens(ep, s.cfg.CountTokens)
+	promptTokens, err := req.promptTokens(ep, s.cfg.Tokenizer)
 	if err != nil {
 		reject(http.StatusBadRequest, err.Error())
 		return

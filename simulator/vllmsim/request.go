@@ -78,9 +78,15 @@ func chatText(msgs []chatMessage) (string, error) {
 	return b.String(), nil
 }
 
-// promptTokens counts the prompt of a request: a completions prompt is a
-// string, a one-string list, or a list of token ids.
-func (r *generateRequest) promptTokens(ep endpoint, count func(string) int) (int, error) {
+// promptTokens counts the prompt of a request as vLLM's server does: a
+// completions prompt (a string, a one-string list, or token ids) with the
+// tokenizer's special tokens; a chat request through the chat template
+// with the generation prompt and no further special tokens.
+func (r *generateRequest) promptTokens(ep endpoint, tok Tokenizer) (int, error) {
+	count := func(text string, special bool) (int, error) {
+		ids, err := tok.Encode(text, special)
+		return len(ids), err
+	}
 	if ep == endpointChat {
 		if len(r.Messages) == 0 {
 			return 0, fmt.Errorf("messages must not be empty")
@@ -89,11 +95,16 @@ func (r *generateRequest) promptTokens(ep endpoint, count func(string) int) (int
 		if err != nil {
 			return 0, err
 		}
-		return count(text), nil
+		if t, ok := tok.(ChatTemplater); ok && len(r.Messages) == 1 && r.Messages[0].Role == "user" {
+			if text, err = t.ChatPrompt(text); err != nil {
+				return 0, err
+			}
+		}
+		return count(text, false)
 	}
 	var text string
 	if err := json.Unmarshal(r.Prompt, &text); err == nil {
-		return count(text), nil
+		return count(text, true)
 	}
 	var ids []int
 	if err := json.Unmarshal(r.Prompt, &ids); err == nil {
@@ -101,7 +112,7 @@ func (r *generateRequest) promptTokens(ep endpoint, count func(string) int) (int
 	}
 	var texts []string
 	if err := json.Unmarshal(r.Prompt, &texts); err == nil && len(texts) == 1 {
-		return count(texts[0]), nil
+		return count(texts[0], true)
 	}
 	return 0, fmt.Errorf("prompt must be a string, a list of one string, or a list of token ids")
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vibench/vllm-inference-benchmark/simulator/vllmsim"
+	"github.com/vibench/vllm-inference-benchmark/tokenizer"
 )
 
 func TestChatStreamMatchesVLLMChunks(t *testing.T) {
@@ -237,16 +238,46 @@ func TestNonStreaming(t *testing.T) {
 	}
 }
 
-func TestPromptTokensFromCounter(t *testing.T) {
-	_, ts := start(t, vllmsim.Config{CountTokens: func(s string) int { return 100 + len(s) }})
-	resp := post(t, ts.URL+"/v1/chat/completions", chatBody("hello", 1, true), "")
-	defer resp.Body.Close()
-	events, err := readEvents(resp.Body)
+// With the Llama 3.1 tokenizer, usage.prompt_tokens is what a vLLM server
+// serving Llama 3.1 reports: a completions prompt with BOS added; a chat
+// message through the chat template (which carries BOS) with the
+// generation prompt.
+func TestPromptTokensAreTheLlamaTokenizersCount(t *testing.T) {
+	tok, err := tokenizer.Llama31()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := decodeChunk(t, events[len(events)-2].data).Usage; u == nil || u.PromptTokens != 105 {
-		t.Errorf("usage %s", events[len(events)-2].data)
+	_, ts := start(t, vllmsim.Config{Tokenizer: tok})
+	usage := func(url string, body map[string]any) int {
+		resp := post(t, url, body, "")
+		defer resp.Body.Close()
+		events, err := readEvents(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := decodeChunk(t, events[len(events)-2].data).Usage
+		if u == nil {
+			t.Fatalf("no usage in %s", events[len(events)-2].data)
+		}
+		return u.PromptTokens
+	}
+	// The ids of "Hello world" are [128000, 9906, 1917] for completions and
+	// 12 through the template (see starter's TestTokenize and the oracle).
+	if got := usage(ts.URL+"/v1/completions", completionsBody("Hello world", 1, true)); got != 3 {
+		t.Errorf("completions prompt_tokens = %d, want 3", got)
+	}
+	if got := usage(ts.URL+"/v1/chat/completions", chatBody("Hello world", 1, true)); got != 12 {
+		t.Errorf("chat prompt_tokens = %d, want 12", got)
+	}
+	sonnet := "Pick as many lines as you can from these poem lines:\nShall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"
+	ids, _ := tok.Encode(sonnet, true)
+	if got := usage(ts.URL+"/v1/completions", completionsBody(sonnet, 1, true)); got != len(ids) {
+		t.Errorf("completions prompt_tokens = %d, want the tokenizer's %d", got, len(ids))
+	}
+	chat, _ := tok.ChatPrompt(sonnet)
+	ids, _ = tok.Encode(chat, false)
+	if got := usage(ts.URL+"/v1/chat/completions", chatBody(sonnet, 1, true)); got != len(ids) {
+		t.Errorf("chat prompt_tokens = %d, want the template's %d", got, len(ids))
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package loadgen
 
 import (
@@ -17,6 +19,9 @@ import (
 	"github.com/vibench/vllm-inference-benchmark/datasets"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 )
+
+// rawTransportName says how the raw transport times a response.
+const rawTransportName = "epoll reactor, kernel receive timestamps (SO_TIMESTAMPNS)"
 
 // idleLimit retires a kept-alive connection before the server does: vLLM's
 // server (uvicorn) closes idle connections after 5 s.
