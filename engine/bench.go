@@ -66,6 +66,11 @@ func RunBench(ctx context.Context, req config.Request, o BenchOptions) (*BenchRe
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	m := Manifest{RunID: o.RunID, StartedAt: date, Model: plan.Model, Replicas: req.Replicas(), SlicesStarted: 1,
+		Scheduled: len(arrivals) * req.Replicas()}
+	if err := WriteManifest(context.WithoutCancel(ctx), o.Store, m); err != nil {
+		return nil, err
+	}
 	out, err := Aggregate(context.WithoutCancel(ctx), o.Store, o.RunID, AggregateOptions{
 		Request: req, Model: plan.Model, Tokenizer: plan.Tokenizer, Date: date, Scheduled: len(arrivals) * req.Replicas(),
 	})

@@ -32,7 +32,7 @@ var vllmCommandLine = []struct {
 	{[]string{"--ready-check-timeout-sec", "600"}, config.FlagDefaultOnly},
 	{[]string{"--num-prompts", "10"}, config.FlagWorks},
 	{[]string{"--request-rate", "12"}, config.FlagWorks},
-	{[]string{"--burstiness", "0.5"}, config.FlagWorks},
+	{[]string{"--burstiness", "0.5", "--request-rate", "10"}, config.FlagWorks}, // with inf rate it is refused (issue 13)
 	{[]string{"--max-concurrency", "8"}, config.FlagWorks},
 	{[]string{"--seed", "7"}, config.FlagWorks},
 	{[]string{"--ramp-up-strategy", "linear", "--ramp-up-start-rps", "1", "--ramp-up-end-rps", "5"}, config.FlagWorks},
@@ -70,7 +70,7 @@ var vllmCommandLine = []struct {
 	{[]string{"--random-output-len", "8"}, config.FlagWorks},
 	{[]string{"--random-prefix-len", "16"}, config.FlagWorks},
 	{[]string{"--random-range-ratio", "0.5"}, config.FlagWorks},
-	{[]string{"--sharegpt-output-len", "64"}, config.FlagWorks},
+	{[]string{"--sharegpt-output-len", "64", "--dataset-name", "sharegpt", "--dataset-path", "sharegpt.json"}, config.FlagWorks}, // with another dataset it is refused
 	{[]string{"--disable-shuffle"}, config.FlagRefused},
 	{[]string{"--no-oversample"}, config.FlagRefused},
 	{[]string{"--no-stream"}, config.FlagNoEffect},
