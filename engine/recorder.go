@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	pathpkg "path"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -96,7 +93,7 @@ func (r *Recorder) Start() {
 	r.done = make(chan struct{})
 	r.stopTick = make(chan struct{})
 	r.writerCtx, r.stopWrite = context.WithCancel(context.Background())
-	r.wal, r.walErr = openWAL(r.SpillDir, walKey(r.RunID, r.Slice, r.Replica, r.Attempt))
+	r.wal, r.walErr = openWAL(r.SpillDir, results.WALKey(r.RunID, r.Slice, r.Replica, r.Attempt))
 	go r.write()
 	go r.tick()
 }
@@ -327,10 +324,6 @@ func (r *Recorder) Stored() (parts, records int) {
 // stored: above any part a recorder cuts.
 const WALPart = 999999
 
-func walKey(runID string, slice, replica, attempt int) string {
-	return fmt.Sprintf("%swal-a%03d.jsonl", results.ReplicaPrefix(runID, slice, replica), attempt)
-}
-
 func openWAL(spillDir, key string) (*os.File, error) {
 	path := filepath.Join(spillDir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -361,20 +354,24 @@ func RecoverSpilled(ctx context.Context, store results.Store, spillDir, prefix s
 		if err != nil {
 			return err
 		}
-		key, body := filepath.ToSlash(rel), []byte(nil)
-		if body, err = os.ReadFile(path); err != nil {
+		ref, err := results.ParseObjectKey(filepath.ToSlash(rel))
+		if err != nil {
+			return nil // not a recorder's file
+		}
+		body, err := os.ReadFile(path)
+		if err != nil {
 			return err
 		}
-		if dir, name := pathpkg.Split(key); strings.HasPrefix(name, "wal-a") {
-			if key, body, err = walPart(dir, name, body); err != nil {
+		key := ref.Key()
+		if ref.Kind == results.KindWAL {
+			ref.Kind, ref.Part = results.KindPart, WALPart
+			key = ref.Key()
+			if body, err = walPart(body); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-		}
-		if key == "" { // an empty log
-			return os.Remove(path)
-		}
-		if _, err := results.ParseObjectKey(key); err != nil {
-			return nil // not a recorder's file
+			if body == nil { // an empty log
+				return os.Remove(path)
+			}
 		}
 		if err := store.Put(ctx, key, body); err != nil {
 			return err
@@ -385,14 +382,10 @@ func RecoverSpilled(ctx context.Context, store results.Store, spillDir, prefix s
 	return n, err
 }
 
-// walPart turns a write-ahead log into a part. A killed process may leave
-// its last line half-written: that record was never complete, and is
-// dropped.
-func walPart(dir, name string, body []byte) (string, []byte, error) {
-	attempt, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "wal-a"), ".jsonl"))
-	if err != nil {
-		return "", nil, err
-	}
+// walPart encodes a write-ahead log's records as a part (nil when it holds
+// none). A killed process may leave its last line half-written: that
+// record was never complete, and is dropped.
+func walPart(body []byte) ([]byte, error) {
 	var recs []metrics.Record
 	for _, line := range bytes.Split(body, []byte("\n")) {
 		var rec metrics.Record
@@ -401,11 +394,7 @@ func walPart(dir, name string, body []byte) (string, []byte, error) {
 		}
 	}
 	if len(recs) == 0 {
-		return "", nil, nil
+		return nil, nil
 	}
-	part, err := results.EncodePart(recs)
-	if err != nil {
-		return "", nil, err
-	}
-	return dir + fmt.Sprintf("part-a%03d-%06d.jsonl.gz", attempt, WALPart), part, nil
+	return results.EncodePart(recs)
 }

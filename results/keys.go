@@ -60,6 +60,13 @@ func CompactMarkerKey(runID string, slice, replica, attempt int) string {
 	return fmt.Sprintf("%scompact-a%03d.json", ReplicaPrefix(runID, slice, replica), attempt)
 }
 
+// WALKey names an attempt's write-ahead log of records. It lives on the
+// worker's local disk, never in the store: recovering it stores its records
+// as a part.
+func WALKey(runID string, slice, replica, attempt int) string {
+	return fmt.Sprintf("%swal-a%03d.jsonl", ReplicaPrefix(runID, slice, replica), attempt)
+}
+
 func ManifestKey(runID string) string       { return runID + "/manifest.json" }
 func RequestKey(runID string) string        { return runID + "/request.json" }
 func ResultKey(runID string) string         { return runID + "/result.json" }
@@ -79,6 +86,7 @@ const (
 	KindPart          = "part"
 	KindCompact       = "compact"
 	KindCompactMarker = "compact-marker"
+	KindWAL           = "wal"
 )
 
 // ObjectRef names one object of a (slice, replica).
@@ -101,6 +109,8 @@ func (o ObjectRef) Key() string {
 		return CompactKey(o.RunID, o.Slice, o.Replica, o.Attempt)
 	case KindCompactMarker:
 		return CompactMarkerKey(o.RunID, o.Slice, o.Replica, o.Attempt)
+	case KindWAL:
+		return WALKey(o.RunID, o.Slice, o.Replica, o.Attempt)
 	}
 	return PartKey(o.RunID, o.Slice, o.Replica, o.Attempt, o.Part)
 }
@@ -124,8 +134,8 @@ func (o ObjectRef) Less(q ObjectRef) bool {
 
 var errNotSliceObject = errors.New("not a slice object key")
 
-// ParseObjectKey reads a key written by PartKey, CompactKey or
-// CompactMarkerKey back into its numbers. It accepts only the exact forms
+// ParseObjectKey reads a key written by PartKey, CompactKey,
+// CompactMarkerKey or WALKey back into its numbers. It accepts only the exact forms
 // they write.
 func ParseObjectKey(key string) (ObjectRef, error) {
 	fail := func() (ObjectRef, error) {
@@ -152,6 +162,9 @@ func ParseObjectKey(key string) (ObjectRef, error) {
 	case strings.HasPrefix(name, "compact-a") && strings.HasSuffix(name, ".json"):
 		ref.Kind = KindCompactMarker
 		numbers = []string{strings.TrimSuffix(strings.TrimPrefix(name, "compact-a"), ".json")}
+	case strings.HasPrefix(name, "wal-a") && strings.HasSuffix(name, ".jsonl"):
+		ref.Kind = KindWAL
+		numbers = []string{strings.TrimSuffix(strings.TrimPrefix(name, "wal-a"), ".jsonl")}
 	default:
 		return fail()
 	}
