@@ -264,32 +264,6 @@ type ClientStats struct {
 	Duration   float64 `json:"duration_seconds"`
 }
 
-// RunGPUPower answers the stress test's question: watts per GPU over the run.
-type RunGPUPower struct {
-	Slices       int     `json:"slices"`
-	AvgWattsGPU  float64 `json:"gpu_power_avg_w"`
-	MaxWattsGPU  float64 `json:"gpu_power_max_w"`
-	HostWattsMax float64 `json:"host_power_avg_max_w"`
-	AvgUtilPct   float64 `json:"gpu_util_avg_pct"`
-	sum, util    float64
-}
-
-func (r *RunGPUPower) add(p *GPUPower) *RunGPUPower {
-	if p == nil {
-		return r
-	}
-	if r == nil {
-		r = &RunGPUPower{}
-	}
-	r.Slices++
-	r.sum += p.AvgWattsGPU
-	r.util += p.AvgUtilPct
-	r.AvgWattsGPU, r.AvgUtilPct = r.sum/float64(r.Slices), r.util/float64(r.Slices)
-	r.MaxWattsGPU = max(r.MaxWattsGPU, p.MaxWattsGPU)
-	r.HostWattsMax = max(r.HostWattsMax, p.HostWattsMax)
-	return r
-}
-
 func readJSON[T any](ctx context.Context, store results.Store, key string) *T {
 	b, err := store.Get(ctx, key)
 	if err != nil {
