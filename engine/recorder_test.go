@@ -170,6 +170,9 @@ func TestRecoverSpilledStoresTheLogOfAKilledRecorder(t *testing.T) {
 	spill := t.TempDir()
 	rec := &engine.Recorder{Store: store, RunID: "run", Slice: 7, Replica: 0, Attempt: 3, MaxRecords: 4, SpillDir: spill}
 	rec.Start()
+	// A killed process's recorder stops with it; this one would go on
+	// writing into the temporary folders while they are removed.
+	t.Cleanup(func() { _ = rec.Close(context.Background()) })
 	for i := range 10 {
 		rec.Add(metrics.Record{Index: i, Status: metrics.StatusCompleted, Success: true, TTFT: 0.01})
 	}

@@ -52,9 +52,16 @@ type RangeResult struct {
 	CompactErr error
 }
 
+// CutOffGrace is how long requests in flight when a range is stopped may
+// still finish: the server is often just completing them, and a response it
+// completed should be measured, not recorded as cut off. It must stay well
+// inside the lease margin (activities.LeaseFor): a retry may start soon
+// after an attempt lost its lease.
+const CutOffGrace = time.Second
+
 // RunRange sends rg.Send on their schedule, records every request, and when
-// the last one ends (or ctx is cancelled: in-flight requests are cut off
-// and recorded as interrupted) flushes every record to the store with its
+// the last one ends (or ctx is cancelled: sending stops, and requests still
+// in flight after CutOffGrace are cut off and recorded as interrupted) flushes every record to the store with its
 // own deadline and compacts the unit. The error is about storing: nothing
 // measured is dropped without one.
 func RunRange(ctx context.Context, rg Range) (RangeResult, error) {
@@ -86,6 +93,7 @@ func RunRange(ctx context.Context, rg Range) (RangeResult, error) {
 	stats, runErr := loadgen.Run(ctx, loadgen.RunOptions{
 		Client: client, Samples: rg.Plan.Dataset.Sample, Arrivals: rg.Send, T0: rg.T0,
 		MaxConcurrency: req.MaxConcurrency, RequestIDPrefix: RequestIDPrefix(req, rg.RunID, rg.Replica), Replica: rg.Replica,
+		CutOffGrace: CutOffGrace,
 		Sink: func(r metrics.Record) {
 			if r.StartTime != 0 {
 				r.StartTime -= t0Mono

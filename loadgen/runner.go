@@ -39,6 +39,11 @@ type RunOptions struct {
 	// Sink receives every arrival's record exactly once, from one
 	// goroutine, as requests finish (unsent ones at the end).
 	Sink func(metrics.Record)
+	// CutOffGrace is how long requests in flight when ctx ends may still
+	// finish before they are cut off (0: at once). Sending stops at once
+	// either way; a response the server is completing is then measured
+	// instead of being recorded as cut off.
+	CutOffGrace time.Duration
 }
 
 // Stats is the client's view of a run, and its health check: large send
@@ -65,9 +70,9 @@ type Stats struct {
 // QueueTime; the request's clock starts after it, as in vLLM). One
 // dispatcher goroutine keeps time; each in-flight request has its own
 // goroutine. When ctx ends, unsent arrivals are recorded as interrupted
-// (ReasonNotSent) and in-flight ones are cancelled and recorded as
-// interrupted (ReasonCutOff); Run then returns ctx.Err() with Stats
-// complete.
+// (ReasonNotSent) and in-flight ones are cancelled (after CutOffGrace) and
+// recorded as interrupted (ReasonCutOff); Run then returns ctx.Err() with
+// Stats complete.
 func Run(ctx context.Context, opts RunOptions) (Stats, error) {
 	if err := opts.validate(); err != nil {
 		return Stats{}, err
@@ -111,6 +116,11 @@ func Run(ctx context.Context, opts RunOptions) (Stats, error) {
 		}
 	}()
 
+	inFlight, cutOff := context.WithCancel(context.WithoutCancel(ctx))
+	defer cutOff()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(opts.CutOffGrace, cutOff) })
+	defer stopGrace()
+	d.inFlightCtx = inFlight
 	d.dispatch(ctx)
 	d.wg.Wait()
 	st.Duration = time.Since(start).Seconds()
@@ -174,6 +184,7 @@ type dispatcher struct {
 	// nanosleep and spinning; with one it must yield to the readers.
 	ownsThread bool
 
+	inFlightCtx         context.Context   // what requests run under: ends CutOffGrace after ctx
 	lateness            metrics.Histogram // constant memory over any run length
 	firstSend, lastSend time.Time
 }
@@ -296,7 +307,7 @@ func (d *dispatcher) send(ctx context.Context, q queued, acquired time.Time) {
 	} else if ctx.Err() != nil {
 		rec = d.notSent(q.a)
 	} else {
-		rec = d.opts.Client.Do(ctx, s, id)
+		rec = d.opts.Client.Do(d.inFlightCtx, s, id)
 	}
 	rec.Index = q.a.Index
 	rec.Replica = d.opts.Replica

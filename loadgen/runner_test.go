@@ -191,6 +191,55 @@ func TestRunCancelRecordsEveryArrivalOnce(t *testing.T) {
 	}
 }
 
+// A stop ends sending at once; requests already in flight get the grace to
+// finish (and are measured), and only those still streaming after it are
+// cut off.
+func TestRunCutOffGraceMeasuresRequestsFinishingAfterTheStop(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev := tokenEvents(false, 2)
+		_, _ = io.WriteString(w, ev[0])
+		w.(http.Flusher).Flush()
+		hold := 300 * time.Millisecond
+		if r.Header.Get("X-Request-Id") == "g-1" {
+			hold = 5 * time.Second // still streaming when the grace ends
+		}
+		select {
+		case <-time.After(hold):
+		case <-r.Context().Done():
+			return
+		}
+		for _, e := range ev[1:] {
+			_, _ = io.WriteString(w, e)
+		}
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, false, nil)
+	arr := []Arrival{{Index: 0, Offset: 0}, {Index: 1, Offset: 0.01}, {Index: 2, Offset: 1}}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	var col collect
+	start := time.Now()
+	_, err := Run(ctx, RunOptions{Client: c, Samples: samplesFor(3), Arrivals: arr, RequestIDPrefix: "g-",
+		CutOffGrace: time.Second, Sink: col.sink(t)})
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err %v", err)
+	}
+	m := col.byIndex(t, 3)
+	if r := m[0]; r.Status != metrics.StatusCompleted || r.OutputTokens != 2 {
+		t.Errorf("index 0 finished 200 ms after the stop, within the grace: %+v", r)
+	}
+	if r := m[1]; r.Status != metrics.StatusInterrupted || r.Error != ReasonCutOff {
+		t.Errorf("index 1 was still streaming after the grace: %+v", r)
+	}
+	if r := m[2]; r.Status != metrics.StatusInterrupted || r.Error != ReasonNotSent {
+		t.Errorf("index 2 fell due after the stop: %+v", r)
+	}
+	if took < time.Second || took > 3*time.Second {
+		t.Errorf("Run returned after %v: want the stop (0.1 s) plus the 1 s grace", took)
+	}
+}
+
 func TestRunPastT0AndSampleErrors(t *testing.T) {
 	srv := streamServer(t, true, 1, false)
 	c := newTestClient(t, srv.URL, true, nil)
