@@ -27,6 +27,7 @@ type Outcome struct {
 	GPU        *RunGPUPower // nil when no slice had GPU figures
 	Scheduled  int          // requests the run scheduled (all replicas)
 	Missing    int          // scheduled requests with no record (a stopped or partial run)
+	Failures   Failures
 }
 
 // SliceRow is one line of the timeseries: one slice on one replica.
@@ -128,6 +129,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	firstSend, lastSend := math.Inf(1), math.Inf(-1)
 	cpuUtil, duration := 0.0, 0.0
 	stored, replicas := 0, 0
+	var failures failureCounter
 	var slice []metrics.Record
 	flushSlice := func() {
 		slices.SortFunc(slice, func(a, b metrics.Record) int {
@@ -189,6 +191,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 			}
 		}
 		if len(u.Records) > 0 {
+			failures.addUnit(u.Slice, u.Replica, u.Records)
 			row := sliceRow(u.Slice, u.Replica, u.Records, o.Request.SliceSeconds, mopts)
 			if c := u.Compaction; c != nil {
 				if c.Server != nil && c.Server.Samples > 0 {
@@ -214,6 +217,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		o.Progress(sliceNo+1, numSlices)
 	}
 	out.Result = acc.Result(duration)
+	out.Failures = failures.result()
 	if o.Scheduled > 0 {
 		out.Missing = o.Scheduled - stored
 	}
@@ -311,9 +315,13 @@ type Accounting struct {
 }
 
 // Extras are the project's keys after vLLM's in result.json.
-func Extras(acc Accounting, health *Health, gpu *RunGPUPower) []metrics.ExtraField {
+func Extras(acc Accounting, health *Health, gpu *RunGPUPower, failures *Failures) []metrics.ExtraField {
 	b, _ := json.Marshal(acc)
 	out := []metrics.ExtraField{{Key: "run_accounting", Value: string(b)}}
+	if failures != nil {
+		f, _ := json.Marshal(failures)
+		out = append(out, metrics.ExtraField{Key: "failures", Value: string(f)})
+	}
 	if health != nil {
 		h, _ := json.Marshal(health)
 		out = append(out, metrics.ExtraField{Key: "client_health", Value: string(h)})

@@ -89,7 +89,7 @@ func RunBench(ctx context.Context, req config.Request, o BenchOptions) (*BenchRe
 	health.Warning = HealthWarning(health)
 	out.Health = health
 	return &BenchResult{Plan: plan, Outcome: out, Health: health,
-		Extras: Extras(AccountingOf(out, plan.Tokenizer), &health, nil)}, nil
+		Extras: Extras(AccountingOf(out, plan.Tokenizer), &health, nil, &out.Failures)}, nil
 }
 
 // PrintPreamble prints what vLLM prints before its table.

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,14 @@ func TestBenchFaultsAreFailedRecords(t *testing.T) {
 	joined := strings.Join(r.Errors, "\n")
 	if !strings.Contains(joined, "Internal Server Error") {
 		t.Errorf("errors do not carry the HTTP reason: %q", joined)
+	}
+	f := res.Outcome.Failures.Replicas
+	counted := 0
+	for _, rc := range f[0].Reasons {
+		counted += rc.Count
+	}
+	if len(f) != 1 || f[0].Failed != r.Failed || counted != r.Failed || !slices.ContainsFunc(f[0].Reasons, func(rc engine.ReasonCount) bool { return rc.Reason == "HTTP 500 Internal Server Error" }) {
+		t.Errorf("failures by reason %+v do not add up to the %d failed, or miss the HTTP 500s", f, r.Failed)
 	}
 	acc := engine.AccountingOf(res.Outcome, nil)
 	if acc.Scheduled != 60 || acc.Completed+acc.Failed+acc.Interrupted != 60 || acc.Duplicates != 0 {

@@ -149,7 +149,7 @@ func Finalize(ctx context.Context, store results.Store, runID string, o Finalize
 	if err != nil {
 		return nil, fmt.Errorf("timeseries: %w", err)
 	}
-	extras := Extras(acc, &out.Health, out.GPU)
+	extras := Extras(acc, &out.Health, out.GPU, &out.Failures)
 	if m.Servers != nil {
 		b, err := json.Marshal(m.Servers)
 		if err != nil {

@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+)
+
+// Failures are result.json's account of what failed where: each replica's
+// requests by how they ended, its failures by reason, and the slices in
+// which it could not be reached at all.
+type Failures struct {
+	FailedPct float64           `json:"failed_pct"` // failed / (completed + failed), all replicas
+	Replicas  []ReplicaFailures `json:"replicas"`
+	Warnings  []string          `json:"warnings,omitempty"`
+}
+
+// ReplicaFailures is one replica's part of Failures.
+type ReplicaFailures struct {
+	Replica     int           `json:"replica"`
+	Requests    int           `json:"requests"`
+	Completed   int           `json:"completed"`
+	Failed      int           `json:"failed"`
+	Interrupted int           `json:"interrupted"`
+	FailedPct   float64       `json:"failed_pct"`
+	Reasons     []ReasonCount `json:"failed_by_reason"`
+	// UnreachableSlices (from 1) are the slices in which every request sent
+	// to the replica failed to connect.
+	UnreachableSlices []int `json:"unreachable_slices,omitempty"`
+	reasons           map[string]int
+}
+
+// ReasonCount is how many requests failed for one reason.
+type ReasonCount struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
+// unreachableWarnAfter is how many slices a replica may be unreachable in
+// before the run carries a warning.
+const unreachableWarnAfter = 1
+
+// FailureReason sorts a failed request's error text into a short reason
+// an operator can act on: the cause, not the message (which names ports,
+// addresses and request ids).
+func FailureReason(errText string) string {
+	lower := strings.ToLower(errText)
+	for _, r := range []struct{ match, reason string }{
+		{"connection refused", "connection refused"},
+		{"connection reset", "connection reset"},
+		{"no such host", "no such host"},
+		{"no route to host", "no route to host"},
+		{"i/o timeout", "connect timeout"},
+		{"tls:", "TLS error"},
+		{"eof", "connection closed by the server (EOF)"},
+	} {
+		if strings.Contains(lower, r.match) {
+			return r.reason
+		}
+	}
+	for _, prefix := range []string{"timed out", "stalled", "sample"} {
+		if strings.HasPrefix(lower, prefix) {
+			return prefix
+		}
+	}
+	if code, ok := httpStatusOf[errText]; ok {
+		return fmt.Sprintf("HTTP %d %s", code, errText)
+	}
+	if what, _, ok := strings.Cut(errText, ": "); ok {
+		errText = what
+	}
+	if len(errText) > 60 {
+		errText = errText[:60] + "…"
+	}
+	return errText
+}
+
+// httpStatusOf maps a status's reason phrase (what a failed request's error
+// holds, as in vLLM) back to its code.
+var httpStatusOf = func() map[string]int {
+	m := map[string]int{}
+	for code := 400; code < 600; code++ {
+		if text := http.StatusText(code); text != "" {
+			m[text] = code
+		}
+	}
+	return m
+}()
+
+type failureCounter struct {
+	replicas []*ReplicaFailures
+}
+
+// addUnit counts one (slice, replica)'s records.
+func (f *failureCounter) addUnit(slice, replica int, recs []metrics.Record) {
+	for len(f.replicas) <= replica {
+		f.replicas = append(f.replicas, &ReplicaFailures{Replica: len(f.replicas), reasons: map[string]int{}})
+	}
+	r := f.replicas[replica]
+	sent, refused := 0, 0
+	for _, rec := range recs {
+		r.Requests++
+		switch {
+		case rec.Status == metrics.StatusInterrupted:
+			r.Interrupted++
+			continue
+		case rec.Success:
+			r.Completed++
+		default:
+			r.Failed++
+			reason := FailureReason(rec.Error)
+			r.reasons[reason]++
+			if reason == "connection refused" || reason == "no route to host" || reason == "connect timeout" || reason == "no such host" {
+				refused++
+			}
+		}
+		sent++
+	}
+	if sent > 0 && refused == sent {
+		r.UnreachableSlices = append(r.UnreachableSlices, slice+1)
+	}
+}
+
+func (f *failureCounter) result() Failures {
+	out := Failures{Replicas: []ReplicaFailures{}}
+	completed, failed := 0, 0
+	for _, r := range f.replicas {
+		for reason, n := range r.reasons {
+			r.Reasons = append(r.Reasons, ReasonCount{Reason: reason, Count: n})
+		}
+		slices.SortFunc(r.Reasons, func(a, b ReasonCount) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Reason, b.Reason))
+		})
+		if r.Reasons == nil {
+			r.Reasons = []ReasonCount{}
+		}
+		r.FailedPct = pctOf(r.Failed, r.Completed+r.Failed)
+		completed, failed = completed+r.Completed, failed+r.Failed
+		if n := len(r.UnreachableSlices); n > unreachableWarnAfter {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("replica %d was unreachable in %d slices (first %d, last %d): every request sent to it failed to connect",
+				r.Replica, n, r.UnreachableSlices[0], r.UnreachableSlices[n-1]))
+		}
+		out.Replicas = append(out.Replicas, *r)
+	}
+	out.FailedPct = pctOf(failed, completed+failed)
+	return out
+}
+
+func pctOf(n, of int) float64 {
+	if of == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(of)
+}

@@ -1,0 +1,89 @@
+package engine_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// A replica that refuses connections for two slices is named in the
+// failures, with its reasons counted and a warning.
+func TestAggregateCountsFailuresByReplicaAndReason(t *testing.T) {
+	store, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perUnit = 10
+	refused := `request failed: Post "http://10.0.0.7:8000/v1/completions": dial tcp 10.0.0.7:8000: connect: connection refused`
+	for slice := range 3 {
+		for replica := range 2 {
+			var recs []metrics.Record
+			for i := range perUnit {
+				r := metrics.Record{Index: slice*perUnit + i, Replica: replica, Status: metrics.StatusCompleted, Success: true,
+					TTFT: 0.01, Latency: 0.02, OutputTokens: 2, ITL: []float64{0.01}}
+				switch {
+				case replica == 1 && slice > 0:
+					r = metrics.Record{Index: r.Index, Replica: 1, Status: metrics.StatusFailed, Error: refused, ITL: []float64{}}
+				case replica == 0 && i == 0:
+					r = metrics.Record{Index: r.Index, Replica: 0, Status: metrics.StatusFailed, Error: "Internal Server Error", ITL: []float64{}}
+				}
+				recs = append(recs, r)
+			}
+			body, err := results.EncodePart(recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Put(t.Context(), results.PartKey("run", slice, replica, 1, 0), body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rate := config.Rate(1)
+	burst := 1.0
+	out, err := engine.Aggregate(t.Context(), store, "run", engine.AggregateOptions{
+		Request: config.Request{RequestRate: &rate, Burstiness: &burst, SliceSeconds: 10}, Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := out.Failures
+	if len(f.Replicas) != 2 {
+		t.Fatalf("replicas %+v", f.Replicas)
+	}
+	r0, r1 := f.Replicas[0], f.Replicas[1]
+	if r0.Failed != 3 || r0.Completed != 27 || !slices.Equal(r0.Reasons, []engine.ReasonCount{{Reason: "HTTP 500 Internal Server Error", Count: 3}}) ||
+		r0.UnreachableSlices != nil {
+		t.Errorf("replica 0: %+v", r0)
+	}
+	if r1.Failed != 20 || r1.Completed != 10 || !slices.Equal(r1.Reasons, []engine.ReasonCount{{Reason: "connection refused", Count: 20}}) ||
+		!slices.Equal(r1.UnreachableSlices, []int{2, 3}) {
+		t.Errorf("replica 1: %+v", r1)
+	}
+	if len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0], "replica 1 was unreachable in 2 slices") {
+		t.Errorf("warnings %q", f.Warnings)
+	}
+	if want := 100 * 23.0 / 60; f.FailedPct != want {
+		t.Errorf("failed %% %v, want %v", f.FailedPct, want)
+	}
+}
+
+func TestFailureReason(t *testing.T) {
+	for text, want := range map[string]string{
+		`request failed: Post "http://h:8000/v1/completions": dial tcp 1.2.3.4:8000: connect: connection refused`: "connection refused",
+		"Internal Server Error":                                       "HTTP 500 Internal Server Error",
+		"Service Unavailable":                                         "HTTP 503 Service Unavailable",
+		"stream broken: unexpected EOF":                               "connection closed by the server (EOF)",
+		"timed out: the request took longer than 6h0m0s":              "timed out",
+		"stalled: no bytes from the server for 5m0s":                  "stalled",
+		"stream broken: read tcp 1.2.3.4:5: connection reset by peer": "connection reset",
+		"malformed stream message: invalid character 'x'":             "malformed stream message",
+	} {
+		if got := engine.FailureReason(text); got != want {
+			t.Errorf("FailureReason(%q) = %q, want %q", text, got, want)
+		}
+	}
+}
