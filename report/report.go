@@ -70,7 +70,24 @@ type resultSummary struct {
 	Health *struct {
 		Warning string `json:"warning"`
 	} `json:"client_health"`
+	Failures *struct {
+		FailedPct float64 `json:"failed_pct"`
+		Replicas  []struct {
+			Replica   int     `json:"replica"`
+			Failed    int     `json:"failed"`
+			FailedPct float64 `json:"failed_pct"`
+			Reasons   []struct {
+				Reason string `json:"reason"`
+				Count  int    `json:"count"`
+			} `json:"failed_by_reason"`
+		} `json:"replicas"`
+		Warnings []string `json:"warnings"`
+	} `json:"failures"`
 }
+
+// failedWarnPct is the share of failed requests above which the report
+// opens with a warning.
+const failedWarnPct = 1.0
 
 // consoleTips are lines vLLM prints for a terminal user, not results.
 var consoleTips = []string{vllm.PlotTip}
@@ -147,12 +164,33 @@ func summarize(r resultSummary) (facts []fact, warnings []string) {
 		add("Scheduled", fmt.Sprint(a.Scheduled))
 	}
 	add("Completed", fmt.Sprint(r.Completed))
-	add("Failed", fmt.Sprint(r.Failed))
+	failed := fmt.Sprint(r.Failed)
+	if f := r.Failures; f != nil && r.Failed > 0 {
+		failed += fmt.Sprintf(" (%.1f%%)", f.FailedPct)
+	}
+	add("Failed", failed)
 	if a := r.Accounting; a != nil {
 		add("Interrupted", fmt.Sprint(a.Interrupted))
 		add("Not run", fmt.Sprint(a.NotRun))
 		if a.Partial {
 			warnings = append(warnings, "Partial run: "+a.Reason)
+		}
+	}
+	if f := r.Failures; f != nil {
+		warnings = append(warnings, f.Warnings...)
+		if f.FailedPct > failedWarnPct {
+			var by []string
+			for _, rep := range f.Replicas {
+				if rep.Failed == 0 {
+					continue
+				}
+				var reasons []string
+				for _, rc := range rep.Reasons {
+					reasons = append(reasons, fmt.Sprintf("%d %s", rc.Count, rc.Reason))
+				}
+				by = append(by, fmt.Sprintf("replica %d: %.1f%% failed (%s)", rep.Replica, rep.FailedPct, strings.Join(reasons, ", ")))
+			}
+			warnings = append(warnings, fmt.Sprintf("%.1f%% of requests failed. %s", f.FailedPct, strings.Join(by, "; ")))
 		}
 	}
 	if h := r.Health; h != nil && h.Warning != "" {

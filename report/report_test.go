@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/report"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
@@ -468,4 +469,42 @@ func BenchmarkRenderLongRun(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(page.Len())/1e6, "MB/page")
+}
+
+// A run with a dead replica opens with its warnings: which replica, how
+// much failed and why, as engine writes them into result.json.
+func TestRenderOpensWithFailuresByReplicaAndReason(t *testing.T) {
+	in := fixtureInput(t)
+	var result map[string]any
+	if err := json.Unmarshal(in.ResultJSON, &result); err != nil {
+		t.Fatal(err)
+	}
+	result["completed"], result["failed"] = 1996, 1204
+	result["failures"] = engine.Failures{FailedPct: 37.625,
+		Replicas: []engine.ReplicaFailures{
+			{Replica: 0, Completed: 1600, Reasons: []engine.ReasonCount{}},
+			{Replica: 1, Completed: 396, Failed: 1204, FailedPct: 75.25, Reasons: []engine.ReasonCount{
+				{Reason: "connection refused", Count: 1174}, {Reason: "HTTP 500 Internal Server Error", Count: 30}},
+				UnreachableSlices: []int{2, 3, 4}}},
+		Warnings: []string{"replica 1 was unreachable in 3 slices (first 2, last 4): every request sent to it failed to connect"}}
+	b, err := json.Marshal(result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.ResultJSON = b
+	_, doc := render(t, in)
+	var warnings []string
+	for _, p := range findAll(doc, func(n *html.Node) bool { return n.Data == "p" && attr(n, "class") == "warning" }) {
+		warnings = append(warnings, text(p))
+	}
+	want := []string{
+		"replica 1 was unreachable in 3 slices (first 2, last 4): every request sent to it failed to connect",
+		"37.6% of requests failed. replica 1: 75.2% failed (1174 connection refused, 30 HTTP 500 Internal Server Error)",
+	}
+	if !slices.Equal(warnings[:min(2, len(warnings))], want) {
+		t.Errorf("warnings %q, want first %q", warnings, want)
+	}
+	if !strings.Contains(text(doc), "1204 (37.6%)") {
+		t.Error("the failed count does not carry its share")
+	}
 }
