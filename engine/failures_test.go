@@ -70,20 +70,3 @@ func TestAggregateCountsFailuresByReplicaAndReason(t *testing.T) {
 		t.Errorf("failed %% %v, want %v", f.FailedPct, want)
 	}
 }
-
-func TestFailureReason(t *testing.T) {
-	for text, want := range map[string]string{
-		`request failed: Post "http://h:8000/v1/completions": dial tcp 1.2.3.4:8000: connect: connection refused`: "connection refused",
-		"Internal Server Error":                                       "HTTP 500 Internal Server Error",
-		"Service Unavailable":                                         "HTTP 503 Service Unavailable",
-		"stream broken: unexpected EOF":                               "connection closed by the server (EOF)",
-		"timed out: the request took longer than 6h0m0s":              "timed out",
-		"stalled: no bytes from the server for 5m0s":                  "stalled",
-		"stream broken: read tcp 1.2.3.4:5: connection reset by peer": "connection reset",
-		"malformed stream message: invalid character 'x'":             "malformed stream message",
-	} {
-		if got := engine.FailureReason(text); got != want {
-			t.Errorf("FailureReason(%q) = %q, want %q", text, got, want)
-		}
-	}
-}

@@ -146,6 +146,10 @@ type Summary struct {
 	TPOT         Histogram `json:"tpot"`
 	ITL          Histogram `json:"itl"`
 	E2EL         Histogram `json:"e2el"`
+	// Failures counts the failed requests by FailureReason; LastError is
+	// the newest failure's text.
+	Failures  map[string]int `json:"failures,omitempty"`
+	LastError string         `json:"last_error,omitempty"`
 }
 
 // NewSummary returns an empty summary.
@@ -160,6 +164,11 @@ func (s *Summary) Add(r Record) {
 		return
 	case !success:
 		s.Statuses.Failed++
+		if s.Failures == nil {
+			s.Failures = map[string]int{}
+		}
+		s.Failures[FailureReason(r.Error)]++
+		s.LastError = r.Error
 		return
 	}
 	s.Statuses.Completed++
@@ -190,6 +199,15 @@ func (s *Summary) Merge(other *Summary) {
 	s.TPOT.merge(&other.TPOT)
 	s.ITL.merge(&other.ITL)
 	s.E2EL.merge(&other.E2EL)
+	for reason, n := range other.Failures {
+		if s.Failures == nil {
+			s.Failures = map[string]int{}
+		}
+		s.Failures[reason] += n
+	}
+	if other.LastError != "" {
+		s.LastError = other.LastError
+	}
 }
 
 // Quantile estimates the q-quantile (0 <= q <= 1; 0.99 is P99) of a metric

@@ -44,7 +44,30 @@ type Progress struct {
 	ETA           time.Time `json:"eta"`
 	Stopped       bool      `json:"stopped"`
 	StopReason    string    `json:"stop_reason,omitempty"`
+	// Replicas are each replica's figures over the slices that finished.
+	ByReplica []ReplicaProgress `json:"by_replica,omitempty"`
+	// Warnings name what an operator must look at (a replica unreachable
+	// for more than one slice).
+	Warnings []string `json:"warnings,omitempty"`
 }
+
+// ReplicaProgress is one replica's line of the progress.
+type ReplicaProgress struct {
+	Replica     int            `json:"replica"`
+	URL         string         `json:"url,omitempty"`
+	Completed   int            `json:"completed"`
+	Failed      int            `json:"failed"`
+	Interrupted int            `json:"interrupted"`
+	TTFTp99     float64        `json:"ttft_p99_ms"`
+	Failures    map[string]int `json:"failures,omitempty"` // failed requests by reason
+	LastError   string         `json:"last_error,omitempty"`
+	// UnreachableSlices is how many slices in a row no request reached it.
+	UnreachableSlices int `json:"unreachable_slices,omitempty"`
+}
+
+// unreachableWarnAfter is how many slices in a row a replica may be
+// unreachable before the progress warns.
+const unreachableWarnAfter = 1
 
 // Stats are the headline numbers of a summary (milliseconds, tokens/s).
 type Stats struct {
@@ -87,6 +110,19 @@ func (r *run) progress() Progress {
 	if c.Totals != nil {
 		p.Completed, p.Failed, p.Interrupted = c.Totals.Statuses.Completed, c.Totals.Statuses.Failed, c.Totals.Statuses.Interrupted
 	}
+	for i, s := range c.ByReplica {
+		rp := ReplicaProgress{Replica: i, Completed: s.Statuses.Completed, Failed: s.Statuses.Failed,
+			Interrupted: s.Statuses.Interrupted, TTFTp99: statsOf(s, 0).TTFTp99, Failures: s.Failures,
+			LastError: s.LastError, UnreachableSlices: c.Unreachable[i]}
+		if i < len(c.Deployment.Endpoints) {
+			rp.URL = c.Deployment.Endpoints[i]
+		}
+		if rp.UnreachableSlices > unreachableWarnAfter {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("replica %d (%s) unreachable for the last %d slices: %s",
+				i, rp.URL, rp.UnreachableSlices, rp.LastError))
+		}
+		p.ByReplica = append(p.ByReplica, rp)
+	}
 	p.Scheduled = c.Plan.NumPrompts * max(p.Replicas, 1)
 	if !c.T0.IsZero() {
 		p.ETA = c.T0.Add(time.Duration(c.Plan.LastOffset * float64(time.Second)))
@@ -106,9 +142,19 @@ func (p Progress) Markdown() string {
 		fmt.Fprintf(&b, "; stopping: %s", p.StopReason)
 	}
 	b.WriteString("\n\n")
+	for _, warning := range p.Warnings {
+		fmt.Fprintf(&b, "**WARNING**: %s\n\n", warning)
+	}
 	b.WriteString("| | completed | failed | interrupted | TTFT p50/p99 ms | ITL p50/p99 ms | out tok/s |\n|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| run | %d | %d | %d | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.Completed, p.Failed, p.Interrupted,
 		p.Run.TTFTp50, p.Run.TTFTp99, p.Run.ITLp50, p.Run.ITLp99, p.Run.OutTokS)
+	for _, rp := range p.ByReplica {
+		failed := fmt.Sprint(rp.Failed)
+		if reason, n := topReason(rp.Failures); n > 0 {
+			failed += fmt.Sprintf(" (%d %s)", n, reason)
+		}
+		fmt.Fprintf(&b, "| replica %d | %d | %s | %d | — / %.1f | | |\n", rp.Replica, rp.Completed, failed, rp.Interrupted, rp.TTFTp99)
+	}
 	if p.LatestSlice > 0 && p.SlicesDone > 0 {
 		fmt.Fprintf(&b, "| slice %d | | | | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.LatestSlice,
 			p.Latest.TTFTp50, p.Latest.TTFTp99, p.Latest.ITLp50, p.Latest.ITLp99, p.Latest.OutTokS)
@@ -146,4 +192,15 @@ func (r *run) setPhaseCtx(ctx workflow.Context, phase string) {
 		}
 	}
 	workflow.SetCurrentDetails(ctx, r.progress().Markdown())
+}
+
+// topReason is the most frequent failure reason (ties: the first by name).
+func topReason(failures map[string]int) (string, int) {
+	best, most := "", 0
+	for reason, n := range failures {
+		if n > most || n == most && reason < best {
+			best, most = reason, n
+		}
+	}
+	return best, most
 }

@@ -59,8 +59,12 @@ type Carry struct {
 	Totals     *metrics.Summary      `json:"totals"`
 	Latest     *metrics.Summary      `json:"latest,omitempty"`
 	LatestIdx  int                   `json:"latest_slice"`
-	Stopped    bool                  `json:"stopped,omitempty"`
-	StopReason string                `json:"stop_reason,omitempty"`
+	// ByReplica are each replica's slices so far; Unreachable counts the
+	// consecutive slices in which no request reached a replica.
+	ByReplica   []*metrics.Summary `json:"by_replica,omitempty"`
+	Unreachable []int              `json:"unreachable,omitempty"`
+	Stopped     bool               `json:"stopped,omitempty"`
+	StopReason  string             `json:"stop_reason,omitempty"`
 }
 
 // Outcome is what a finished run returns.
@@ -305,6 +309,7 @@ func (r *run) absorb(res activities.SliceResult) {
 		return
 	}
 	r.c.Totals.Merge(res.Summary)
+	r.absorbReplica(res.Replica, res.Summary)
 	if r.pending[res.Slice] == nil {
 		r.pending[res.Slice] = metrics.NewSummary()
 	}
@@ -317,6 +322,28 @@ func (r *run) absorb(res activities.SliceResult) {
 		r.c.SlicesDone++
 		workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
 	}
+}
+
+// absorbReplica adds one replica's slice to its own figures.
+func (r *run) absorbReplica(replica int, s *metrics.Summary) {
+	for len(r.c.ByReplica) <= replica {
+		r.c.ByReplica = append(r.c.ByReplica, metrics.NewSummary())
+		r.c.Unreachable = append(r.c.Unreachable, 0)
+	}
+	r.c.ByReplica[replica].Merge(s)
+	connect := 0
+	for reason, n := range s.Failures {
+		if metrics.IsConnectFailure(reason) {
+			connect += n
+		}
+	}
+	switch {
+	case s.Statuses.Failed > 0 && connect == s.Statuses.Failed && s.Statuses.Completed == 0:
+		r.c.Unreachable[replica]++
+	case s.Statuses.Completed > 0:
+		r.c.Unreachable[replica] = 0
+	}
+	workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
 }
 
 func (r *run) stop(reason string) {

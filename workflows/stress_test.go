@@ -98,6 +98,8 @@ type fakeActivities struct {
 	sliceTime  time.Duration
 	prepareErr error
 	sliceErr   func(in activities.SliceInput) error
+	// sliceSummary replaces fakeSummary for some slices (nil: none).
+	sliceSummary func(in activities.SliceInput) *metrics.Summary
 
 	mu         sync.Mutex
 	prepares   int
@@ -147,7 +149,13 @@ func (f *fakeActivities) LoadSlice(_ context.Context, in activities.SliceInput) 
 			return activities.SliceResult{}, err
 		}
 	}
-	return activities.SliceResult{Slice: in.Slice, Replica: in.Replica, Summary: fakeSummary(), Parts: 1}, nil
+	summary := fakeSummary()
+	if f.sliceSummary != nil {
+		if s := f.sliceSummary(in); s != nil {
+			summary = s
+		}
+	}
+	return activities.SliceResult{Slice: in.Slice, Replica: in.Replica, Summary: summary, Parts: 1}, nil
 }
 
 func (f *fakeActivities) Aggregate(_ context.Context, in activities.AggregateInput) (activities.AggregateResult, error) {
@@ -769,5 +777,59 @@ func TestSearchAttributesFollowTheRun(t *testing.T) {
 	}
 	if model != f.plan.Model || gpu != "H100" {
 		t.Errorf("model %q gpu %q, want %q and H100", model, gpu, f.plan.Model)
+	}
+}
+
+// A replica that refuses every connection from its second slice on is
+// named in the progress (query and current details) with its reason, and
+// warned about once it has been unreachable for more than one slice. The
+// query comes when five slices are done.
+func TestProgressWarnsOfAnUnreachableReplica(t *testing.T) {
+	f := newFake()
+	f.plan.NumSlices = 6
+	const refused = `request failed: Post "http://replica-1:8000/v1/completions": dial tcp 10.0.0.7:8000: connect: connection refused`
+	f.sliceSummary = func(in activities.SliceInput) *metrics.Summary {
+		if in.Replica != 1 || in.Slice == 0 {
+			return nil
+		}
+		s := metrics.NewSummary()
+		for range 40 {
+			s.Add(metrics.Record{Status: metrics.StatusFailed, Error: refused})
+		}
+		return s
+	}
+	var p Progress
+	_, _, err := runChain(t, f, stressRequest(), func(i int, s *segment) {
+		s.env.RegisterDelayedCallback(func() {
+			v, err := s.env.QueryWorkflow(ProgressQuery)
+			if err != nil {
+				t.Errorf("progress query: %v", err)
+				return
+			}
+			if err := v.Get(&p); err != nil {
+				t.Error(err)
+			}
+		}, sliceLead+4*300*time.Second+5*time.Second)
+	})
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if len(p.ByReplica) != 2 {
+		t.Fatalf("progress by replica %+v", p.ByReplica)
+	}
+	r1 := p.ByReplica[1]
+	if r1.URL != "http://replica-1:8000" || r1.Failed != 1+4*40 || r1.Failures["connection refused"] != 4*40 ||
+		r1.UnreachableSlices != 4 || r1.LastError != refused {
+		t.Errorf("replica 1: %+v", r1)
+	}
+	if r0 := p.ByReplica[0]; r0.UnreachableSlices != 0 || r0.Failures["HTTP 500"] != 5 || r0.Completed != 5*perSliceCompleted {
+		t.Errorf("replica 0: %+v", r0)
+	}
+	if len(p.Warnings) != 1 || !strings.HasPrefix(p.Warnings[0], "replica 1 (http://replica-1:8000) unreachable for the last 4 slices") {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	md := p.Markdown()
+	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "| replica 1 | 3 | 161 (160 connection refused) |") {
+		t.Errorf("current details do not show the dead replica:\n%s", md)
 	}
 }
