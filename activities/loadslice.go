@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +73,7 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 	}()
 	var progress atomic.Pointer[SliceProgress]
 	progress.Store(&SliceProgress{Attempt: int(info.Attempt)})
-	lease := a.holdLease(ctx, runCtx, cancelRun, log, func() any { return *progress.Load() })
+	lease, confirmed := a.holdLease(ctx, runCtx, cancelRun, log, func() any { return *progress.Load() })
 	defer lease()
 
 	req := in.Request
@@ -100,6 +101,15 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		if n := countParts(ctx, a.Store, in, last.Attempt); n < last.PartsFlushed {
 			return SliceResult{}, fmt.Errorf("attempt %d heartbeated %d stored parts but the store holds %d", last.Attempt, last.PartsFlushed, n)
 		}
+	}
+	// An attempt sends nothing and stores nothing until Temporal has heard
+	// it: a task delivered late (its poll's answer held by a cut-off
+	// network) may belong to an attempt Temporal has already timed out and
+	// retried elsewhere.
+	select {
+	case <-confirmed:
+	case <-runCtx.Done():
+		return SliceResult{}, context.Cause(runCtx)
 	}
 	resumed := len(stored.Records) > 0 || info.Attempt > 1
 	t0 := time.Now().Add(time.Until(in.T0)) // T0 on this process's monotonic clock
@@ -219,13 +229,16 @@ const (
 // never overlap the last sends of the attempt it replaces.
 func LeaseFor(heartbeatTimeout time.Duration) time.Duration { return heartbeatTimeout / 2 }
 
-// holdLease heartbeats details every second until the returned stop is
-// called. With a synchronous Heartbeat (the worker's client), a failing
-// Temporal, a cancelled or vanished activity ends the lease: run is
+// holdLease heartbeats details at once and then every second until the
+// returned stop is called; confirmed is closed by the first heartbeat that
+// reaches Temporal. With a synchronous Heartbeat (the worker's client), a
+// failing Temporal, a cancelled or vanished activity ends the lease: run is
 // cancelled (errLeaseLost, or errStopped when cancelled).
-func (a *Activities) holdLease(ctx, runCtx context.Context, cancelRun context.CancelCauseFunc, log *zap.Logger, details func() any) func() {
-	stop := make(chan struct{})
+func (a *Activities) holdLease(ctx, runCtx context.Context, cancelRun context.CancelCauseFunc, log *zap.Logger, details func() any) (stop func(), confirmed <-chan struct{}) {
+	stopped := make(chan struct{})
 	finished := make(chan struct{})
+	ok := make(chan struct{})
+	var confirm sync.Once
 	timeout := activity.GetInfo(ctx).HeartbeatTimeout
 	go func() {
 		defer close(finished)
@@ -233,43 +246,45 @@ func (a *Activities) holdLease(ctx, runCtx context.Context, cancelRun context.Ca
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
 		for {
+			if a.Heartbeat == nil {
+				activity.RecordHeartbeat(ctx, details())
+				confirm.Do(func() { close(ok) })
+			} else {
+				sent := time.Now()
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), heartbeatTimeout)
+				err := a.Heartbeat(hctx, details())
+				cancel()
+				switch {
+				case err == nil:
+					lastOK = sent
+					confirm.Do(func() { close(ok) })
+				case isCanceled(err):
+					cancelRun(errStopped)
+				case isGone(err):
+					log.Warn("Temporal no longer knows this attempt; stopping it", zap.Error(err))
+					cancelRun(errLeaseLost)
+				case timeout > 0 && time.Since(lastOK) > LeaseFor(timeout):
+					if runCtx.Err() == nil {
+						log.Warn("no heartbeat reached Temporal within the lease; stopping sends", zap.Error(err),
+							zap.Duration("since_last", time.Since(lastOK)))
+					}
+					cancelRun(errLeaseLost)
+				}
+			}
 			select {
-			case <-stop:
+			case <-stopped:
 				return
 			case <-t.C:
 			}
-			if a.Heartbeat == nil {
-				activity.RecordHeartbeat(ctx, details())
-				continue
-			}
-			sent := time.Now()
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), heartbeatTimeout)
-			err := a.Heartbeat(hctx, details())
-			cancel()
-			switch {
-			case err == nil:
-				lastOK = sent
-			case isCanceled(err):
-				cancelRun(errStopped)
-			case isGone(err):
-				log.Warn("Temporal no longer knows this attempt; stopping it", zap.Error(err))
-				cancelRun(errLeaseLost)
-			case timeout > 0 && time.Since(lastOK) > LeaseFor(timeout):
-				if runCtx.Err() == nil {
-					log.Warn("no heartbeat reached Temporal within the lease; stopping sends", zap.Error(err),
-						zap.Duration("since_last", time.Since(lastOK)))
-				}
-				cancelRun(errLeaseLost)
-			}
 		}
 	}()
-	var once atomic.Bool
+	var once sync.Once
 	return func() {
-		if once.CompareAndSwap(false, true) {
-			close(stop)
+		once.Do(func() {
+			close(stopped)
 			<-finished
-		}
-	}
+		})
+	}, ok
 }
 
 // resumeFrom uploads what earlier attempts on this machine kept on disk,

@@ -1,12 +1,14 @@
 package activities_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/testsuite"
 	"go.uber.org/zap"
 
@@ -141,5 +143,30 @@ func TestLoadSliceRejectsAHeartbeatAheadOfTheStore(t *testing.T) {
 	f.env.SetHeartbeatDetails(activities.SliceProgress{Attempt: 1, PartsFlushed: 3})
 	if _, err := f.run(t, 0, time.Now()); err == nil {
 		t.Fatal("a heartbeat claiming parts the store lacks must fail the attempt")
+	}
+}
+
+// A task delivered after Temporal gave up on its attempt (the answer to a
+// poll held by a cut-off network, then released) must neither send nor
+// store: the retry owns the slice. Its first heartbeat says so.
+func TestLoadSliceOfAnAttemptTemporalNoLongerKnowsSendsNothing(t *testing.T) {
+	f := newFixture(t)
+	var beats atomic.Int64
+	f.acts.Heartbeat = func(context.Context, any) error {
+		beats.Add(1)
+		return serviceerror.NewNotFound("invalid activityID or activity already timed out")
+	}
+	if _, err := f.run(t, 0, time.Now()); err == nil {
+		t.Fatal("an attempt Temporal no longer knows must fail")
+	}
+	if beats.Load() == 0 || f.sent.Load() != 0 {
+		t.Fatalf("heartbeats %d, requests sent %d; want a heartbeat and nothing sent", beats.Load(), f.sent.Load())
+	}
+	count := 0
+	if err := results.ReadParts(t.Context(), f.store, "run-1", func(metrics.Record) error { count++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if count != 0 {
+		t.Errorf("%d records stored by a stale attempt, want none", count)
 	}
 }
