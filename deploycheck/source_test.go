@@ -307,13 +307,18 @@ func searchAttributes(t *testing.T, dir string) map[string]string {
 			}
 			typ, ok := strings.CutPrefix(calleeName(call), "NewSearchAttributeKey")
 			if name, isLit := stringLit(call.Args[0]); ok && isLit && typ != "" {
-				out[name] = typ
+				out[name] = devServerType[typ]
 			}
 			return true
 		})
 	}
 	return out
 }
+
+// devServerType is the Temporal CLI's name (--search-attribute K=TYPE) of
+// the type behind each Go SDK search attribute key constructor.
+var devServerType = map[string]string{"Keyword": "Keyword", "String": "Text", "Float64": "Double", "Int64": "Int",
+	"Bool": "Bool", "Time": "Datetime", "KeywordList": "KeywordList"}
 
 // metricKind says how a metric declared in Go is exposed.
 type metricKind int
@@ -426,7 +431,7 @@ func TestSourceScannersFindKnownDeclarations(t *testing.T) {
 	if cmds := subcommands(t, "starter"); !cmds["start"] || !cmds["bench"] || cmds["usage"] {
 		t.Errorf("starter subcommands: %v", keys(cmds))
 	}
-	if sa := searchAttributes(t, "workflows"); sa["VibModel"] != "Keyword" || len(sa) != 3 {
+	if sa := searchAttributes(t, "workflows"); sa["VibModel"] != "Keyword" || sa["VibFailedPct"] != "Double" || len(sa) != 5 {
 		t.Errorf("search attributes: %v", sa)
 	}
 	vib := declaredMetrics(t, "worker", "vib_")

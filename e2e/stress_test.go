@@ -80,9 +80,12 @@ func startTemporal(t *testing.T) *temporalServer {
 func (s *temporalServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
 
 func (s *temporalServer) start() {
-	s.cmd = exec.Command(s.bin, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", fmt.Sprint(s.port),
-		"--db-filename", s.db, "--log-level", "error",
-		"--search-attribute", "VibModel=Keyword", "--search-attribute", "VibGPUType=Keyword", "--search-attribute", "VibPhase=Keyword")
+	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", fmt.Sprint(s.port),
+		"--db-filename", s.db, "--log-level", "error"}
+	for _, k := range workflows.SearchAttributes {
+		args = append(args, "--search-attribute", k.GetName()+"="+k.GetValueType().String())
+	}
+	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// FailedWarnPct is the share of failed requests (percent of completed +
+// failed) above which a run is flagged as failing, in the report and in the
+// Web UI's run list.
+const FailedWarnPct = 1.0
+
 // FailureReason sorts a failed request's error text into a short reason
 // an operator can act on: the cause, not the message (which names ports,
 // addresses and request ids).

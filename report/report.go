@@ -85,10 +85,6 @@ type resultSummary struct {
 	} `json:"failures"`
 }
 
-// failedWarnPct is the share of failed requests above which the report
-// opens with a warning.
-const failedWarnPct = 1.0
-
 // consoleTips are lines vLLM prints for a terminal user, not results.
 var consoleTips = []string{vllm.PlotTip}
 
@@ -178,7 +174,7 @@ func summarize(r resultSummary) (facts []fact, warnings []string) {
 	}
 	if f := r.Failures; f != nil {
 		warnings = append(warnings, f.Warnings...)
-		if f.FailedPct > failedWarnPct {
+		if f.FailedPct > vllm.FailedWarnPct {
 			var by []string
 			for _, rep := range f.Replicas {
 				if rep.Failed == 0 {

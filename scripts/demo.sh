@@ -30,7 +30,8 @@ wait_port() { # host:port, what
   exit 1
 }
 
-attrs=(--search-attribute VibModel=Keyword --search-attribute VibGPUType=Keyword --search-attribute VibPhase=Keyword)
+attrs=(--search-attribute VibModel=Keyword --search-attribute VibGPUType=Keyword --search-attribute VibPhase=Keyword
+  --search-attribute VibHealth=Keyword --search-attribute VibFailedPct=Double)
 temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename "$state/temporal.db" \
   --log-level warn "${attrs[@]}" >"$state/temporal.log" 2>&1 &
 pids+=($!)

@@ -177,20 +177,37 @@ func sdkMetricsHandler(reg *prometheus.Registry) (client.MetricsHandler, io.Clos
 	return sdktally.NewMetricsHandler(scope), closer
 }
 
-// registerSearchAttributes adds the workflow's search attributes to the
-// namespace when they are missing; false when that is not allowed (the
-// workflow then does without them).
+// registerSearchAttributes adds the workflow's search attributes the
+// namespace lacks (a namespace set up by an older release has only some);
+// false when they cannot all be there with their types: the workflow then
+// sets none, since setting an unregistered one would fail its task.
 func registerSearchAttributes(ctx context.Context, c client.Client, ns string, log *zap.Logger) bool {
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, k := range workflows.SearchAttributes {
-		attrs[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns})
+	if err != nil {
+		log.Warn("cannot list the namespace's search attributes; runs are not marked with them", zap.Error(err))
+		return false
 	}
-	_, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: attrs})
-	var exists *serviceerror.AlreadyExists
-	if err == nil || errors.As(err, &exists) {
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.SearchAttributes {
+		got, ok := have.GetCustomAttributes()[k.GetName()]
+		switch {
+		case !ok:
+			missing[k.GetName()] = k.GetValueType()
+		case got != k.GetValueType():
+			log.Warn("a search attribute has another type on this namespace; runs are not marked with them",
+				zap.String("attribute", k.GetName()), zap.Stringer("type", got), zap.Stringer("want", k.GetValueType()))
+			return false
+		}
+	}
+	if len(missing) == 0 {
 		return true
 	}
-	log.Warn("search attributes VibModel/VibGPUType/VibPhase unavailable; runs cannot be filtered by them", zap.Error(err))
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err == nil || errors.As(err, &exists) { // exists: another worker added them first
+		return true
+	}
+	log.Warn("search attributes unavailable; runs cannot be filtered by them (register them: see README)", zap.Error(err))
 	return false
 }
 

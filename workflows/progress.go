@@ -18,11 +18,15 @@ var (
 	ModelAttr   = temporal.NewSearchAttributeKeyKeyword("VibModel")
 	GPUTypeAttr = temporal.NewSearchAttributeKeyKeyword("VibGPUType")
 	PhaseAttr   = temporal.NewSearchAttributeKeyKeyword("VibPhase")
+	// HealthAttr is HealthOK, HealthFailing or HealthUnreachable;
+	// FailedPctAttr the share of measured requests that failed (0-100).
+	HealthAttr    = temporal.NewSearchAttributeKeyKeyword("VibHealth")
+	FailedPctAttr = temporal.NewSearchAttributeKeyFloat64("VibFailedPct")
 )
 
 // SearchAttributes lists the custom attributes with their types, for the
 // worker to register and for the dev server's --search-attribute flags.
-var SearchAttributes = []temporal.SearchAttributeKey{ModelAttr, GPUTypeAttr, PhaseAttr}
+var SearchAttributes = []temporal.SearchAttributeKey{ModelAttr, GPUTypeAttr, PhaseAttr, HealthAttr, FailedPctAttr}
 
 // Progress answers the progress query.
 type Progress struct {

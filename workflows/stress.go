@@ -65,6 +65,9 @@ type Carry struct {
 	Unreachable []int              `json:"unreachable,omitempty"`
 	Stopped     bool               `json:"stopped,omitempty"`
 	StopReason  string             `json:"stop_reason,omitempty"`
+	// Health and FailedPct are the values last set on the search attributes.
+	Health    string  `json:"health,omitempty"`
+	FailedPct float64 `json:"failed_pct,omitempty"`
 }
 
 // Outcome is what a finished run returns.
@@ -321,6 +324,7 @@ func (r *run) absorb(res activities.SliceResult) {
 		delete(r.arrived, res.Slice)
 		r.c.SlicesDone++
 		workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
+		r.markHealth(r.ctx, false)
 	}
 }
 
@@ -375,6 +379,7 @@ func (r *run) finish(runErr error) (*Outcome, error) {
 	case r.c.Stopped:
 		out.Reason = r.c.StopReason
 	}
+	r.markHealth(ctx, true)
 	var aggErr error
 	if r.c.NextSlice > 0 {
 		r.setPhaseCtx(ctx, PhaseAggregating)

@@ -833,3 +833,64 @@ func TestProgressWarnsOfAnUnreachableReplica(t *testing.T) {
 		t.Errorf("current details do not show the dead replica:\n%s", md)
 	}
 }
+
+// The Web UI's run list tells a failing run from a clean one: VibHealth
+// and VibFailedPct follow the run and hold the exact share at the end.
+func TestSearchAttributesMarkAFailingRun(t *testing.T) {
+	const refused = `dial tcp 10.0.0.7:8000: connect: connection refused`
+	for _, tc := range []struct {
+		name       string
+		summary    func(activities.SliceInput) *metrics.Summary
+		wantHealth []string
+		wantPct    float64
+	}{
+		{"clean", func(activities.SliceInput) *metrics.Summary {
+			s := metrics.NewSummary()
+			for range 3 {
+				s.Add(metrics.Record{Status: metrics.StatusCompleted, Success: true, OutputTokens: 2, TTFT: 0.01, Latency: 0.02})
+			}
+			return s
+		}, []string{HealthOK, HealthOK}, 0},
+		{"replica 1 refuses from its second slice", func(in activities.SliceInput) *metrics.Summary {
+			if in.Replica != 1 || in.Slice == 0 {
+				return nil // 3 completed, 1 failed
+			}
+			s := metrics.NewSummary()
+			for range 40 {
+				s.Add(metrics.Record{Status: metrics.StatusFailed, Error: refused})
+			}
+			return s
+			// Failed share by slice: 25%, 82.7%, 87.5%, 89.3%, 90.2%, 90.8%
+			// (the same whole percent: no upsert), then the final one.
+		}, []string{HealthFailing, HealthFailing, HealthUnreachable, HealthUnreachable, HealthUnreachable, HealthUnreachable}, 100 * 207.0 / (207 + 21)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.plan.NumSlices = 6
+			f.plan.SearchAttributes = true
+			f.sliceSummary = tc.summary
+			var healths []string
+			pct := -1.0
+			_, _, err := runChain(t, f, stressRequest(), func(i int, s *segment) {
+				s.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+					sa := args.Get(0).(temporal.SearchAttributes)
+					if v, ok := sa.GetKeyword(HealthAttr); ok {
+						healths = append(healths, v)
+					}
+					if v, ok := sa.GetFloat64(FailedPctAttr); ok {
+						pct = v
+					}
+				}).Return(nil)
+			})
+			if err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if strings.Join(healths, ",") != strings.Join(tc.wantHealth, ",") {
+				t.Errorf("health set %v, want %v", healths, tc.wantHealth)
+			}
+			if math.Abs(pct-tc.wantPct) > 1e-9 {
+				t.Errorf("failed pct %v, want %v", pct, tc.wantPct)
+			}
+		})
+	}
+}
