@@ -59,7 +59,8 @@ func run(cli, out, shape string) error {
 		ExistingPath: cli,
 		LogLevel:     "error",
 		SearchAttributes: temporal.NewSearchAttributes(workflows.ModelAttr.ValueSet(""),
-			workflows.GPUTypeAttr.ValueSet(""), workflows.PhaseAttr.ValueSet("")),
+			workflows.GPUTypeAttr.ValueSet(""), workflows.PhaseAttr.ValueSet(""),
+			workflows.HealthAttr.ValueSet(""), workflows.FailedPctAttr.ValueSet(0)),
 		ClientOptions: &client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))},
 	})
 	if err != nil {
