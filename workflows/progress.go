@@ -134,36 +134,79 @@ func (r *run) progress() Progress {
 	return p
 }
 
-// Markdown renders the progress as the small table shown in the Web UI's
-// current details.
+// Markdown renders the progress for the Web UI's current details: a few
+// short lines (no table, which not every Web UI renders), slices counted
+// from 1, "—" where there is no data yet.
 func (p Progress) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s**: %d of %d slices done, %d replica(s)", p.Phase, p.SlicesDone, p.SlicesTotal, p.Replicas)
+	fmt.Fprintf(&b, "**%s** · slice %s of %d · %d done · %d replica(s)", p.Phase, orDash(p.SlicesStarted), p.SlicesTotal,
+		p.SlicesDone, p.Replicas)
 	if !p.ETA.IsZero() {
-		fmt.Fprintf(&b, "; last request due %s", p.ETA.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, " · last request due %s", p.ETA.UTC().Format(time.RFC3339))
 	}
 	if p.Stopped {
-		fmt.Fprintf(&b, "; stopping: %s", p.StopReason)
+		fmt.Fprintf(&b, " · stopping: %s", p.StopReason)
 	}
 	b.WriteString("\n\n")
 	for _, warning := range p.Warnings {
 		fmt.Fprintf(&b, "**WARNING**: %s\n\n", warning)
 	}
-	b.WriteString("| | completed | failed | interrupted | TTFT p50/p99 ms | ITL p50/p99 ms | out tok/s |\n|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| run | %d | %d | %d | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.Completed, p.Failed, p.Interrupted,
-		p.Run.TTFTp50, p.Run.TTFTp99, p.Run.ITLp50, p.Run.ITLp99, p.Run.OutTokS)
-	for _, rp := range p.ByReplica {
-		failed := fmt.Sprint(rp.Failed)
-		if reason, n := topReason(rp.Failures); n > 0 {
-			failed += fmt.Sprintf(" (%d %s)", n, reason)
-		}
-		fmt.Fprintf(&b, "| replica %d | %d | %s | %d | — / %.1f | | |\n", rp.Replica, rp.Completed, failed, rp.Interrupted, rp.TTFTp99)
+	fmt.Fprintf(&b, "- run: %s\n", requestsLine(p.Completed, p.Failed, p.Interrupted, topFailures(p.ByReplica)))
+	if p.Completed > 0 {
+		fmt.Fprintf(&b, "- run latency: %s\n", p.Run.line())
 	}
-	if p.LatestSlice > 0 && p.SlicesDone > 0 {
-		fmt.Fprintf(&b, "| slice %d | | | | %.1f / %.1f | %.1f / %.1f | %.1f |\n", p.LatestSlice,
-			p.Latest.TTFTp50, p.Latest.TTFTp99, p.Latest.ITLp50, p.Latest.ITLp99, p.Latest.OutTokS)
+	for _, rp := range p.ByReplica {
+		reason, n := topReason(rp.Failures)
+		line := requestsLine(rp.Completed, rp.Failed, rp.Interrupted, map[string]int{reason: n})
+		if rp.Completed > 0 {
+			line += fmt.Sprintf(" · TTFT p99 %.1f ms", rp.TTFTp99)
+		}
+		fmt.Fprintf(&b, "- replica %d %s: %s\n", rp.Replica, rp.URL, line)
+	}
+	if p.SlicesDone > 0 && p.LatestSlice > 0 {
+		fmt.Fprintf(&b, "- slice %d: %s\n", p.LatestSlice, p.Latest.line())
 	}
 	return b.String()
+}
+
+// requestsLine is "5400 ok · 822 failed (13.2%, 800 connection refused) ·
+// 0 interrupted", or "—" before any request ended.
+func requestsLine(completed, failed, interrupted int, failures map[string]int) string {
+	if completed+failed+interrupted == 0 {
+		return "—"
+	}
+	line := fmt.Sprintf("%d ok · %d failed", completed, failed)
+	if failed > 0 {
+		line += fmt.Sprintf(" (%.1f%%", 100*float64(failed)/float64(completed+failed))
+		if reason, n := topReason(failures); n > 0 {
+			line += fmt.Sprintf(", %d %s", n, reason)
+		}
+		line += ")"
+	}
+	return line + fmt.Sprintf(" · %d interrupted", interrupted)
+}
+
+// topFailures adds up the replicas' failures by reason.
+func topFailures(replicas []ReplicaProgress) map[string]int {
+	all := map[string]int{}
+	for _, rp := range replicas {
+		for reason, n := range rp.Failures {
+			all[reason] += n
+		}
+	}
+	return all
+}
+
+func (s Stats) line() string {
+	return fmt.Sprintf("TTFT p50/p99 %.1f/%.1f ms · ITL p50/p99 %.1f/%.1f ms · %.1f out tok/s",
+		s.TTFTp50, s.TTFTp99, s.ITLp50, s.ITLp99, s.OutTokS)
+}
+
+func orDash(n int) string {
+	if n == 0 {
+		return "—"
+	}
+	return fmt.Sprint(n)
 }
 
 func (r *run) registerHandlers() error {

@@ -706,7 +706,7 @@ func TestProgressQueryMidRun(t *testing.T) {
 	if math.Abs(p.Run.TTFTp50-110)/110 > 0.02 || math.Abs(p.Run.ITLp50-20)/20 > 0.02 {
 		t.Errorf("TTFT p50 %g ms, ITL p50 %g ms; want about 110 and 20", p.Run.TTFTp50, p.Run.ITLp50)
 	}
-	if md := p.Markdown(); !strings.Contains(md, "4 of 139 slices done") {
+	if md := p.Markdown(); !strings.Contains(md, "· 4 done ·") || !strings.Contains(md, " of 139 ·") {
 		t.Errorf("markdown lacks the slice count:\n%s", md)
 	}
 }
@@ -829,7 +829,7 @@ func TestProgressWarnsOfAnUnreachableReplica(t *testing.T) {
 		t.Errorf("warnings %q", p.Warnings)
 	}
 	md := p.Markdown()
-	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "| replica 1 | 3 | 161 (160 connection refused) |") {
+	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "- replica 1 http://replica-1:8000: 3 ok · 161 failed (98.2%, 160 connection refused) · 0 interrupted") {
 		t.Errorf("current details do not show the dead replica:\n%s", md)
 	}
 }
@@ -892,5 +892,20 @@ func TestSearchAttributesMarkAFailingRun(t *testing.T) {
 				t.Errorf("failed pct %v, want %v", pct, tc.wantPct)
 			}
 		})
+	}
+}
+
+// Before any slice ends the current details say so with "—", not zeros
+// that read as a run that measured nothing.
+func TestProgressMarkdownBeforeData(t *testing.T) {
+	md := Progress{Phase: PhaseWaiting, SlicesTotal: 139, Replicas: 2,
+		ByReplica: []ReplicaProgress{{Replica: 0, URL: "http://replica-0:8000"}}}.Markdown()
+	for _, want := range []string{"**waiting-ready** · slice — of 139 · 0 done · 2 replica(s)", "- run: —\n", "- replica 0 http://replica-0:8000: —\n"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("current details lack %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "latency") || strings.Contains(md, "- slice") {
+		t.Errorf("current details show figures before data:\n%s", md)
 	}
 }
