@@ -2,16 +2,19 @@
 # The embedded default: a Temporal dev server with its Web UI, two simulated
 # vLLM replicas, a worker, and a time-compressed stress run (4 slices of 15 s,
 # 2 replicas, sonnet 512/128/2 at 20 req/s per replica), followed live; then
-# vLLM's table and where the results, the report and the Web UI are. Ctrl-C
-# stops everything it started. DEMO_SCREENSHOTS=DIR also saves headless
-# Chromium screenshots of the run's Web UI page and its report there.
+# vLLM's table and where the results, the report and the Web UI are. In a
+# terminal the stack then stays up (the printed links work) until Ctrl-C,
+# which stops everything it started. Results go to BENCHMARK_RESULTS_DIRECTORY,
+# default ~/.local/share/vllm-inference-benchmark/results (outside the source
+# tree). DEMO_SCREENSHOTS=DIR also saves headless Chromium screenshots there:
+# the run's Web UI page mid-run and at the end, and its report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.cache/bin:$PWD/bin:$PATH"
 state="${DEMO_STATE_DIR:-$PWD/.cache/demo}"
 mkdir -p "$state"
 export TEMPORAL_ADDRESS=127.0.0.1:7233 TEMPORAL_UI=http://127.0.0.1:8233
-export BENCHMARK_RESULTS_DIRECTORY="${BENCHMARK_RESULTS_DIRECTORY:-$PWD/results}"
+export BENCHMARK_RESULTS_DIRECTORY="${BENCHMARK_RESULTS_DIRECTORY:-${XDG_DATA_HOME:-$HOME/.local/share}/vllm-inference-benchmark/results}"
 unset BENCHMARK_RESULTS_BUCKET
 
 pids=()
@@ -47,19 +50,33 @@ id="demo-$(date -u +%Y%m%d-%H%M%S)"
 echo "Temporal Web UI: $TEMPORAL_UI/namespaces/default/workflows"
 echo "Worker metrics:  http://127.0.0.1:9464/metrics"
 starter start --id "$id" --config examples/demo.json
+shot_pid=
 if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
-  # The Web UI's live view of the run: summary and current details, mid-run.
+  # The Web UI's live view of the run (summary, current details), taken
+  # once the first slice is done and while the others run.
   mkdir -p "$DEMO_SCREENSHOTS"
-  sleep 30
-  run_id=$(temporal workflow describe --address "$TEMPORAL_ADDRESS" --workflow-id "$id" -o json | grep -o '"runId": *"[^"]*"' | head -1 | cut -d'"' -f4)
-  scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id/$run_id/user-metadata" "$DEMO_SCREENSHOTS/webui-live.png" 1400x1000
+  (
+    for _ in $(seq 1 120); do
+      progress=$(temporal workflow query --address "$TEMPORAL_ADDRESS" --workflow-id "$id" --name progress -o json 2>/dev/null || true)
+      grep -q '"slices_done": *[1-9]' <<<"$progress" && break
+      sleep 1
+    done
+    run_id=$(temporal workflow describe --address "$TEMPORAL_ADDRESS" --workflow-id "$id" -o json | grep -o '"runId": *"[^"]*"' | head -1 | cut -d'"' -f4)
+    scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id/$run_id/user-metadata" "$DEMO_SCREENSHOTS/webui-live.png" 1400x1000 >/dev/null
+  ) &
+  shot_pid=$!
 fi
 starter watch "$id"
 echo "Results:         $BENCHMARK_RESULTS_DIRECTORY/$id/"
 echo "Report:          $BENCHMARK_RESULTS_DIRECTORY/$id/report.html"
 echo "This run:        $TEMPORAL_UI/namespaces/default/workflows/$id"
 if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
+  wait "$shot_pid" || echo "demo: the mid-run screenshot failed" >&2
   scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id" "$DEMO_SCREENSHOTS/webui.png" 1400x1000
   scripts/screenshot.sh "$BENCHMARK_RESULTS_DIRECTORY/$id/report.html" "$DEMO_SCREENSHOTS/report.png" 1400x2600
   echo "Screenshots:     $DEMO_SCREENSHOTS"
+fi
+if [[ -t 0 && -t 1 ]]; then
+  echo "The stack stays up so these links work; Ctrl-C stops it."
+  wait
 fi
