@@ -8,6 +8,8 @@
 # default ~/.local/share/vllm-inference-benchmark/results (outside the source
 # tree). DEMO_SCREENSHOTS=DIR also saves headless Chromium screenshots there:
 # the run's Web UI page mid-run and at the end, and its report.
+# DEMO_KILL_REPLICA_AFTER=SECONDS kills replica 1's server that long after the
+# start, to show how a dead replica is reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.cache/bin:$PWD/bin:$PATH"
@@ -38,11 +40,16 @@ attrs=(--search-attribute VibModel=Keyword --search-attribute VibGPUType=Keyword
 temporal server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename "$state/temporal.db" \
   --log-level warn "${attrs[@]}" >"$state/temporal.log" 2>&1 &
 pids+=($!)
-simulator --host 127.0.0.1 --port 18000 --replicas 2 --model meta-llama/Llama-3.1-405B-Instruct-FP8 \
-  --ttft-ms 80 --ttft-per-token-ms 0.05 --itl-ms 25 --jitter 0.1 >"$state/simulator.log" 2>&1 &
-pids+=($!)
+sims=()
+for r in 0 1; do
+  simulator --host 127.0.0.1 --port $((18000 + r)) --model meta-llama/Llama-3.1-405B-Instruct-FP8 \
+    --ttft-ms 80 --ttft-per-token-ms 0.05 --itl-ms 25 --jitter 0.1 >"$state/simulator-$r.log" 2>&1 &
+  sims+=($!)
+  pids+=($!)
+done
 wait_port 127.0.0.1:7233 "Temporal"
-wait_port 127.0.0.1:18001 "the simulator"
+wait_port 127.0.0.1:18000 "simulated replica 0"
+wait_port 127.0.0.1:18001 "simulated replica 1"
 worker --dev --metrics-addr 127.0.0.1:9464 >"$state/worker.log" 2>&1 &
 pids+=($!)
 
@@ -50,15 +57,21 @@ id="demo-$(date -u +%Y%m%d-%H%M%S)"
 echo "Temporal Web UI: $TEMPORAL_UI/namespaces/default/workflows"
 echo "Worker metrics:  http://127.0.0.1:9464/metrics"
 starter start --id "$id" --config examples/demo.json
+if [[ -n "${DEMO_KILL_REPLICA_AFTER:-}" ]]; then
+  # What an operator sees when a server dies mid-run.
+  (sleep "$DEMO_KILL_REPLICA_AFTER" && kill "${sims[1]}" && echo "demo: replica 1 (:18001) killed" >&2) &
+fi
 shot_pid=
 if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
   # The Web UI's live view of the run (summary, current details), taken
-  # once the first slice is done and while the others run.
+  # while its last slice runs.
   mkdir -p "$DEMO_SCREENSHOTS"
   (
-    for _ in $(seq 1 120); do
+    for _ in $(seq 1 180); do
       progress=$(temporal workflow query --address "$TEMPORAL_ADDRESS" --workflow-id "$id" --name progress -o json 2>/dev/null || true)
-      grep -q '"slices_done": *[1-9]' <<<"$progress" && break
+      done_=$(grep -o '"slices_done": *[0-9]*' <<<"$progress" | grep -o '[0-9]*$' || echo 0)
+      total=$(grep -o '"slices_total": *[0-9]*' <<<"$progress" | grep -o '[0-9]*$' || echo 0)
+      ((total > 0 && done_ >= (total > 1 ? total - 1 : 1))) && break
       sleep 1
     done
     run_id=$(temporal workflow describe --address "$TEMPORAL_ADDRESS" --workflow-id "$id" -o json | grep -o '"runId": *"[^"]*"' | head -1 | cut -d'"' -f4)
