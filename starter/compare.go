@@ -112,13 +112,13 @@ func printCompare(w io.Writer, nameA, nameB string, rows []compareRow, asJSON bo
 		return fmt.Sprintf("%.2f", *v)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\tA\tB\tB vs A\t\n")
+	fmt.Fprintf(tw, "\tA\tB\tB vs A\n")
 	for _, r := range rows {
 		diff := noData
 		if r.DiffPct != nil {
 			diff = fmt.Sprintf("%+.1f%%", *r.DiffPct)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.Metric, value(r.A, r.isInteger), value(r.B, r.isInteger), diff)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Metric, value(r.A, r.isInteger), value(r.B, r.isInteger), diff)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
