@@ -236,7 +236,7 @@ func TestDefaultsRenderTheDryRunObjects(t *testing.T) {
 		return out.String()
 	}
 	fromChart := dryRun("--config", specs)
-	fromFlags := dryRun("--gpu-type", "H100", "--replica-count", "2", "--namespace", namespace, "--hf-token-secret", fullname+"-hf-token")
+	fromFlags := dryRun("--gpu-type", "H100", "--replica-count", "2", "--k8s-namespace", namespace, "--hf-token-secret", fullname+"-hf-token")
 	if fromChart != fromFlags {
 		t.Errorf("the chart's specs deploy other objects than the dry run:\nchart:\n%s\nflags:\n%s", fromChart, fromFlags)
 	}

@@ -34,23 +34,26 @@ type benchOptions struct {
 	resultDir, resultFile, recordsDir     string
 }
 
-func benchFlags() (*flag.FlagSet, *benchOptions) {
+func bindBenchFlags(fs *flag.FlagSet) *benchOptions {
 	o := &benchOptions{}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.BoolVar(&o.saveResult, "save-result", false, "save vLLM's result JSON")
 	fs.BoolVar(&o.appendResult, "append-result", false, "append the result JSON to the file as one more line (JSON lines)")
 	fs.BoolVar(&o.disableTqdm, "disable-tqdm", false, "show no progress bar")
 	fs.StringVar(&o.resultDir, "result-dir", "", "directory for the result JSON (default .)")
 	fs.StringVar(&o.resultFile, "result-filename", "", "file name of the result JSON (default vLLM's)")
 	fs.StringVar(&o.recordsDir, "records-dir", "", "keep the request and its per-request record parts here, for starter recompute --run (default: a temporary directory, removed)")
-	return fs, o
+	return o
+}
+
+func benchCommand(fs *flag.FlagSet) runFunc {
+	o := bindBenchFlags(fs)
+	return func(ctx context.Context, args []string) error { return runBench(ctx, fs, o, args) }
 }
 
 // runBench runs one benchmark in this process with vLLM's flags and prints
 // and saves what vLLM prints and saves.
-func runBench(ctx context.Context, args []string) error {
-	fs, o := benchFlags()
-	reqs, err := parseRequests(fs, args)
+func runBench(ctx context.Context, fs *flag.FlagSet, o *benchOptions, args []string) error {
+	reqs, err := parseRequests(fs, args, vllmRequest)
 	if err != nil {
 		return err
 	}
@@ -60,6 +63,10 @@ func runBench(ctx context.Context, args []string) error {
 	req := reqs[0]
 	if err := req.Validate(); err != nil {
 		return err
+	}
+	if req.Deploy == "kubernetes" {
+		return &config.ValidationError{Problems: []config.FieldError{{Field: "deploy",
+			Problem: "bench runs against servers that are up; a run that deploys vLLM (deploy \"kubernetes\") goes through `starter start`"}}}
 	}
 	dir := o.recordsDir
 	if dir == "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,32 +13,37 @@ import (
 	"github.com/vibench/vllm-inference-benchmark/k8s"
 )
 
-// runDeploy prints every Kubernetes object a run would create, without a
+// deployCommand prints every Kubernetes object a run would create, without a
 // cluster, so it can be reviewed before a run applies it: with HF_TOKEN
 // exported, the token Secret `start` would create (without the token) and
 // the pods' reference to it. How the flags were adapted to the image's vLLM
 // release goes to stderr.
-func runDeploy(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+func deployCommand(fs *flag.FlagSet) runFunc {
 	dryRun := fs.Bool("dry-run", false, "print the objects instead of applying them (the only mode: runs deploy through the workflow)")
 	output := fs.String("o", "yaml", "output format: yaml")
 	runID := fs.String("run-id", "dry-run", "run id the object names and labels derive from")
-	reqs, err := parseRequests(fs, args)
-	if err != nil {
-		return err
+	return func(_ context.Context, args []string) error {
+		reqs, err := parseRequests(fs, args, fullRequest)
+		if err != nil {
+			return err
+		}
+		return printDeploy(reqs, *dryRun, *output, *runID)
 	}
-	if !*dryRun || *output != "yaml" {
-		return exitError{2, errors.New("usage: starter deploy --dry-run -o yaml [--gpu-type H100|H200] [request flags or --config FILE]; a run deploys through `starter start` with deploy: kubernetes")}
+}
+
+func printDeploy(reqs []config.Request, dryRun bool, output, runID string) error {
+	if !dryRun || output != "yaml" {
+		return usageError{"deploy", "give --dry-run -o yaml (a run deploys through `starter start` with --deploy kubernetes)"}
 	}
 	for _, req := range reqs {
 		req.Deploy = "kubernetes"
 		if err := req.Validate(); err != nil {
 			return err
 		}
-		opts := k8s.OptionsFromRequest(req, *runID)
+		opts := k8s.OptionsFromRequest(req, runID)
 		createsSecret := createsTokenSecret(req)
 		if createsSecret {
-			opts.HFTokenSecret = k8s.TokenSecretName(*runID)
+			opts.HFTokenSecret = k8s.TokenSecretName(runID)
 		}
 		if err := k8s.RenderYAML(os.Stdout, opts, createsSecret); err != nil {
 			return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -111,8 +110,9 @@ var vllmCommandLine = []struct {
 }
 
 func benchParse(args []string) error {
-	fs, _ := benchFlags()
-	reqs, err := parseRequests(fs, args)
+	fs := newFlagSet("bench")
+	bindBenchFlags(fs)
+	reqs, err := parseRequests(fs, args, vllmRequest)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func TestGeneralLengthsWinOverDatasetLengths(t *testing.T) {
 		{"--input-len", "100", "--random-input-len", "50", "--output-len", "9", "--sonnet-output-len", "3"},
 		{"--random-input-len", "50", "--input-len", "100", "--sonnet-output-len", "3", "--output-len", "9"},
 	} {
-		reqs, err := parseRequests(flag.NewFlagSet("bench", flag.ContinueOnError), args)
+		reqs, err := parseRequests(newFlagSet("bench"), args, vllmRequest)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,25 +15,63 @@ import (
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
+// recomputeOptions are starter recompute's flags; metric holds the metric
+// options given, as flags for the request (--goodput=ttft:100 ...).
+type recomputeOptions struct {
+	golden, runID, resultDir, resultFile, date string
+	skipTokenizer                              bool
+	metric                                     []string
+}
+
+// metricFlags are the options a recompute may change from the run's.
+var metricFlags = []string{"percentile-metrics", "metric-percentiles", "goodput", "save-detailed", "tokenizer"}
+
+func recomputeCommand(fs *flag.FlagSet) runFunc {
+	o := &recomputeOptions{}
+	fs.StringVar(&o.golden, "golden", "", "a golden case file (cases/<case>.input.json)")
+	fs.StringVar(&o.runID, "run", "", "a stored run's id (in BENCHMARK_RESULTS_BUCKET / BENCHMARK_RESULTS_DIRECTORY)")
+	fs.StringVar(&o.resultDir, "result-dir", "", "write the result JSON here, under vLLM's file name")
+	fs.StringVar(&o.resultFile, "result-filename", "", "file name of the result JSON (default vLLM's)")
+	fs.StringVar(&o.date, "date", "", "a golden case's result date as YYYYMMDD-HHMMSS (default: now; a run's is its start)")
+	fs.BoolVar(&o.skipTokenizer, "skip-tokenizer-init", false, "recompute as vLLM does without a tokenizer (output tokens from usage or 1; no token rows)")
+	var r config.Request
+	probe := flag.NewFlagSet("", flag.ContinueOnError)
+	config.BindFlags(probe, &r)
+	for _, name := range metricFlags {
+		f := probe.Lookup(name)
+		fs.Var(passFlag{name: name, bool: name == "save-detailed", to: &o.metric}, name, f.Usage)
+	}
+	return func(ctx context.Context, args []string) error {
+		if err := fs.Parse(config.NormalizeArgs(args)); err != nil {
+			return flagError("recompute", err)
+		}
+		return runRecompute(ctx, o, append(o.metric, fs.Args()...))
+	}
+}
+
+// passFlag keeps a flag as given, to be parsed with the request's flags.
+type passFlag struct {
+	name string
+	bool bool
+	to   *[]string
+}
+
+func (f passFlag) String() string   { return "" }
+func (f passFlag) IsBoolFlag() bool { return f.bool }
+func (f passFlag) Set(v string) error {
+	*f.to = append(*f.to, "--"+f.name+"="+v)
+	return nil
+}
+
 // runRecompute recomputes vLLM's printed output and saved JSON from
 // records: a golden case file (--golden) or a stored run (--run), with the
 // run's own options or new ones given as flags (percentiles, goodput).
-func runRecompute(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("recompute", flag.ContinueOnError)
-	golden := fs.String("golden", "", "a golden case file (cases/<case>.input.json)")
-	runID := fs.String("run", "", "a stored run's id (in BENCHMARK_RESULTS_BUCKET / BENCHMARK_RESULTS_DIRECTORY)")
-	resultDir := fs.String("result-dir", "", "write the result JSON here, under vLLM's file name")
-	resultFile := fs.String("result-filename", "", "file name of the result JSON (default vLLM's)")
-	date := fs.String("date", "", "a golden case's result date as YYYYMMDD-HHMMSS (default: now; a run's is its start)")
-	skipTokenizer := fs.Bool("skip-tokenizer-init", false, "recompute as vLLM does without a tokenizer (output tokens from usage or 1; no token rows)")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
+func runRecompute(ctx context.Context, o *recomputeOptions, metric []string) error {
 	when := time.Now()
-	if *date != "" {
+	if o.date != "" {
 		var err error
-		if when, err = time.ParseInLocation("20060102-150405", *date, time.Local); err != nil {
-			return exitError{2, fmt.Errorf("--date: want YYYYMMDD-HHMMSS, got %q", *date)}
+		if when, err = time.ParseInLocation("20060102-150405", o.date, time.Local); err != nil {
+			return exitError{2, fmt.Errorf("--date: want YYYYMMDD-HHMMSS, got %q", o.date)}
 		}
 	}
 	var (
@@ -44,14 +81,14 @@ func runRecompute(ctx context.Context, args []string) error {
 		body string // the result JSON
 	)
 	switch {
-	case *golden != "" && *runID == "":
-		c, err := metrics.LoadGoldenCase(*golden)
+	case o.golden != "" && o.runID == "":
+		c, err := metrics.LoadGoldenCase(o.golden)
 		if err != nil {
 			return err
 		}
-		cli := flag.NewFlagSet("recompute", flag.ContinueOnError)
-		cli.BoolVar(skipTokenizer, "skip-tokenizer-init", *skipTokenizer, "")
-		reqs, err := parseRequests(cli, append(c.CLI, fs.Args()...))
+		cli := newFlagSet("recompute")
+		cli.BoolVar(&o.skipTokenizer, "skip-tokenizer-init", o.skipTokenizer, "")
+		reqs, err := parseRequests(cli, append(c.CLI, metric...), vllmRequest)
 		if err != nil {
 			return fmt.Errorf("the case's cli: %w", err)
 		}
@@ -59,47 +96,47 @@ func runRecompute(ctx context.Context, args []string) error {
 		if err := validateUsed(req); err != nil {
 			return err
 		}
-		tok, err := recomputeTokenizer(req, *skipTokenizer)
+		tok, err := recomputeTokenizer(req, o.skipTokenizer)
 		if err != nil {
 			return err
 		}
 		res = metrics.Calculate(c.Records, c.Duration, engine.MetricsOptions(req, tok))
 		info = engine.RunInfo(req, req.Model, tok, when, req.NumPrompts)
 		body = metrics.ResultJSON(res, info)
-	case *runID != "" && *golden == "":
+	case o.runID != "" && o.golden == "":
 		store, err := results.FromEnv(ctx, os.Getenv)
 		if err != nil {
 			return err
 		}
 		var override *config.Request
-		if len(fs.Args()) > 0 {
-			if override, err = storedWithMetricFlags(ctx, store, *runID, fs.Args()); err != nil {
+		if len(metric) > 0 {
+			if override, err = storedWithMetricFlags(ctx, store, o.runID, metric); err != nil {
 				return err
 			}
 		}
-		final, err := engine.Finalize(ctx, store, *runID, engine.FinalizeOptions{Request: override, NoTokenizer: *skipTokenizer})
+		final, err := engine.Finalize(ctx, store, o.runID, engine.FinalizeOptions{Request: override, NoTokenizer: o.skipTokenizer})
 		if err != nil {
 			return err
 		}
 		res, info, body = final.Outcome.Result, final.Outcome.Info, final.ResultJSON
 		if override != nil {
 			req = *override
-		} else if req, err = storedRequest(ctx, store, *runID); err != nil {
+		} else if req, err = storedRequest(ctx, store, o.runID); err != nil {
 			return err
 		}
 	default:
-		return exitError{2, errors.New("give exactly one of --golden CASE.input.json or --run RUN_ID")}
+		return usageError{"recompute", "give exactly one of --golden CASE.input.json or --run RUN_ID"}
 	}
 	engine.PrintPreamble(os.Stdout, req)
 	fmt.Print(metrics.FormatReport(res, info))
 	// Recomputing an all-failed run succeeds; the user is still told.
 	fmt.Fprint(os.Stderr, metrics.FormatAllFailed(res, topErrors))
-	if *resultDir != "" || *resultFile != "" {
-		name := *resultFile
+	if o.resultDir != "" || o.resultFile != "" {
+		name := o.resultFile
 		if name == "" {
 			name = metrics.ResultFileName(info)
 		}
-		path, err := engine.SaveResult(*resultDir, name, body)
+		path, err := engine.SaveResult(o.resultDir, name, body)
 		if err != nil {
 			return err
 		}
@@ -127,7 +164,7 @@ func storedWithMetricFlags(ctx context.Context, store results.Store, runID strin
 	if err != nil {
 		return nil, err
 	}
-	reqs, err := parseRequests(flag.NewFlagSet("recompute", flag.ContinueOnError), args)
+	reqs, err := parseRequests(newFlagSet("recompute"), args, vllmRequest)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,9 +13,6 @@ import (
 // runReport writes report.html for a finished run: by its id in the
 // configured store, or by the path of its local result directory.
 func runReport(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return exitError{2, errors.New("usage: starter report RUN_ID | PATH_TO_RUN_DIRECTORY")}
-	}
 	var store results.Store
 	runID := args[0]
 	if st, err := os.Stat(runID); err == nil && st.IsDir() {

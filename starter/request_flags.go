@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
@@ -13,7 +12,7 @@ import (
 // request, a list, or benchmarkSpecs) with vLLM's flags applied on top of
 // each, defaults filled. fs holds the command's own flags; they are set by
 // the same parse.
-func parseRequests(fs *flag.FlagSet, args []string) ([]config.Request, error) {
+func parseRequests(fs *flag.FlagSet, args []string, kind requestKind) ([]config.Request, error) {
 	args = config.NormalizeArgs(args)
 	configPath := ""
 	for i, a := range args {
@@ -35,22 +34,55 @@ func parseRequests(fs *flag.FlagSet, args []string) ([]config.Request, error) {
 	}
 	out := make([]config.Request, 0, len(reqs))
 	for i := range reqs {
-		set := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
-		set.Usage = func() {
-			fmt.Fprintf(os.Stderr, "usage: starter %s [flags]\n", fs.Name())
-			set.PrintDefaults()
-		}
+		set := newFlagSet(fs.Name())
 		fs.VisitAll(func(f *flag.Flag) { set.Var(f.Value, f.Name, f.Usage) })
-		set.String("config", "", "JSON or YAML file with the request, a list of them, or benchmarkSpecs")
-		config.BindFlags(set, &reqs[i])
+		bindRequestFlags(set, &reqs[i], kind == fullRequest)
 		if err := set.Parse(args); err != nil {
-			return nil, exitError{2, err}
+			return nil, flagError(fs.Name(), err)
 		}
 		if set.NArg() > 0 {
-			return nil, exitError{2, fmt.Errorf("unexpected argument %q", set.Arg(0))}
+			return nil, usageError{fs.Name(), fmt.Sprintf("unexpected argument %q", set.Arg(0))}
 		}
-		reqs[i].NoteFlagsGiven(set)
+		// NoteFlagsGiven reads flag names as the request's field names: the
+		// command's own flags are none, --k8s-namespace is namespace.
+		given := flag.NewFlagSet("", flag.ContinueOnError)
+		set.Visit(func(f *flag.Flag) {
+			if fs.Lookup(f.Name) != nil {
+				return
+			}
+			name := f.Name
+			if name == "k8s-namespace" {
+				name = "namespace"
+			}
+			given.Var(noValue{}, name, "")
+			_ = given.Set(name, "")
+		})
+		reqs[i].NoteFlagsGiven(given)
 		out = append(out, reqs[i].Defaults())
 	}
 	return out, nil
 }
+
+// bindRequestFlags registers the request flags on fs, writing into r: with
+// kube, the Kubernetes flags too, the namespace one as --k8s-namespace
+// (--namespace is Temporal's). A flag fs already has is the command's own.
+func bindRequestFlags(fs *flag.FlagSet, r *config.Request, kube bool) {
+	all := flag.NewFlagSet("", flag.ContinueOnError)
+	config.BindFlags(all, r)
+	all.String("config", "", "JSON or YAML file with the request, a list of them, or benchmarkSpecs")
+	all.VisitAll(func(f *flag.Flag) {
+		name := f.Name
+		if name == "namespace" {
+			name = "k8s-namespace"
+		}
+		if kubeFlags[name] && !kube || fs.Lookup(name) != nil {
+			return
+		}
+		fs.Var(f.Value, name, f.Usage)
+	})
+}
+
+type noValue struct{}
+
+func (noValue) String() string   { return "" }
+func (noValue) Set(string) error { return nil }

@@ -38,41 +38,44 @@ type serveOptions struct {
 	allowed      map[string]bool // operatorFields callers may give
 	checkServers bool            // preflight the servers a request names
 	readTimeout  time.Duration   // for the whole request, body included
+	namespace    string          // Temporal's, for the Web UI links
 }
 
 // runServe is the old HTTP API: POST /start-load with the old payload
 // starts a workflow and answers its id; GET /runs/ID answers progress.
 // It listens on loopback unless told otherwise, and anywhere else only
 // with a bearer token.
-func runServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address; another than loopback needs $"+TokenEnv)
+func serveCommand(fs *flag.FlagSet) runFunc {
+	t := bindTemporalFlags(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "the HTTP API's listen address; another than loopback needs $"+TokenEnv)
 	allow := fs.String("allow-fields", "", "comma list of fields callers may set that choose what runs: "+strings.Join(operatorFields, ","))
 	noPreflight := fs.Bool("no-preflight", false, "start runs without asking their servers for /health and /v1/models first")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
-	o := serveOptions{token: os.Getenv(TokenEnv), allowed: map[string]bool{}, checkServers: !*noPreflight, readTimeout: 30 * time.Second}
-	for _, f := range strings.FieldsFunc(*allow, func(r rune) bool { return r == ',' || r == ' ' }) {
+	return func(ctx context.Context, _ []string) error { return runServe(ctx, t, *addr, *allow, *noPreflight) }
+}
+
+func runServe(ctx context.Context, t *temporalFlags, addr, allow string, noPreflight bool) error {
+	o := serveOptions{token: os.Getenv(TokenEnv), allowed: map[string]bool{}, checkServers: !noPreflight, readTimeout: 30 * time.Second,
+		namespace: t.namespace}
+	for _, f := range strings.FieldsFunc(allow, func(r rune) bool { return r == ',' || r == ' ' }) {
 		if !slices.Contains(operatorFields, f) {
 			return exitError{2, fmt.Errorf("--allow-fields: %q is not one of %s", f, strings.Join(operatorFields, ", "))}
 		}
 		o.allowed[f] = true
 	}
-	if o.token == "" && !isLoopback(*addr) {
-		return exitError{2, fmt.Errorf("--addr %s is reachable from other hosts: set %s to a secret token that callers send as \"Authorization: Bearer <token>\", or listen on 127.0.0.1", *addr, TokenEnv)}
+	if o.token == "" && !isLoopback(addr) {
+		return exitError{2, fmt.Errorf("--addr %s is reachable from other hosts: set %s to a secret token that callers send as \"Authorization: Bearer <token>\", or listen on 127.0.0.1", addr, TokenEnv)}
 	}
-	c, err := dial(ctx)
+	c, err := t.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	srv := newServer(*addr, apiHandler(c, o), o)
+	srv := newServer(addr, apiHandler(c, o), o)
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	fmt.Fprintf(os.Stderr, "serving POST /start-load and GET /runs/ID on %s\n", *addr)
+	fmt.Fprintf(os.Stderr, "serving POST /start-load and GET /runs/ID on %s\n", addr)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -146,7 +149,7 @@ func apiHandler(c client.Client, o serveOptions) http.Handler {
 			writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error()})
 			return
 		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "status_url": "/runs/" + run.GetID(), "web_ui": webURL(run.GetID())})
+		writeJSON(w, http.StatusAccepted, map[string]any{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "status_url": "/runs/" + run.GetID(), "web_ui": webURL(o.namespace, run.GetID())})
 	})
 	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		p, err := queryProgress(r.Context(), c, r.PathValue("id"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
@@ -21,24 +22,38 @@ import (
 	"github.com/vibench/vllm-inference-benchmark/workflows"
 )
 
-// temporalCommands are the commands that talk to Temporal.
-func temporalCommands() map[string]func(context.Context, []string) error {
-	return map[string]func(context.Context, []string) error{
-		"start": runStart, "watch": runWatch, "result": runResult,
-		"stop": runStop, "cancel": runCancel, "serve": runServe, "deploy": runDeploy, "report": runReport,
-	}
+// temporalFlags are where Temporal is, as Temporal's CLI names them.
+type temporalFlags struct {
+	address, namespace string
 }
 
-func dial(ctx context.Context) (client.Client, error) {
-	opts := client.Options{HostPort: envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), Namespace: envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace)}
+func bindTemporalFlags(fs *flag.FlagSet) *temporalFlags {
+	t := &temporalFlags{}
+	fs.StringVar(&t.address, "address", envOr("TEMPORAL_ADDRESS", client.DefaultHostPort), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", client.DefaultNamespace), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	return t
+}
+
+func (t *temporalFlags) dial(ctx context.Context) (client.Client, error) {
+	opts := client.Options{HostPort: t.address, Namespace: t.namespace}
 	if key := os.Getenv("TEMPORAL_API_KEY"); key != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", opts.HostPort, err)
+		return nil, fmt.Errorf("connect to Temporal at %s (--address, TEMPORAL_ADDRESS): %w", opts.HostPort, err)
 	}
 	return c, nil
+}
+
+// namespaceHint explains a namespace Temporal does not know: before
+// --k8s-namespace, --namespace was the Kubernetes namespace.
+func (t *temporalFlags) namespaceHint(err error) error {
+	var nf *serviceerror.NamespaceNotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w (--namespace %s is the Temporal namespace; the Kubernetes namespace to deploy into is --k8s-namespace)", err, t.namespace)
+	}
+	return err
 }
 
 func envOr(key, def string) string {
@@ -135,98 +150,53 @@ func checkRequest(ctx context.Context, req config.Request, checkServers bool) er
 	return nil
 }
 
-func runStart(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("start", flag.ContinueOnError)
+func startCommand(fs *flag.FlagSet) runFunc {
+	t := bindTemporalFlags(fs)
 	wait := fs.Bool("wait", false, "follow the run and exit 0 only when it completed")
 	id := fs.String("id", "", "workflow id (default stress-<time>-<random>)")
 	sequential := fs.Bool("sequential", false, "with a list of specs: run them one after another (each waits for the previous)")
 	noPreflight := fs.Bool("no-preflight", false, "start without asking the servers for /health and /v1/models first (when only the workers reach them)")
-	reqs, err := parseRequests(fs, args)
-	if err != nil {
-		return err
-	}
-	// Check all first: a bad spec starts nothing.
-	for i, r := range reqs {
-		if err := checkRequest(ctx, r, !*noPreflight); err != nil {
-			if len(reqs) == 1 {
-				return err
-			}
-			return fmt.Errorf("spec %d: %w", i, err)
-		}
-	}
-	c, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	for i, r := range reqs {
-		wid := *id
-		if wid != "" && len(reqs) > 1 {
-			wid = fmt.Sprintf("%s-%d", wid, i)
-		}
-		run, err := startRun(ctx, c, r, wid)
+	return func(ctx context.Context, args []string) error {
+		reqs, err := parseRequests(fs, args, fullRequest)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("started %s\n  Web UI: %s\n", run.GetID(), webURL(run.GetID()))
-		if *wait || *sequential {
-			if err := follow(ctx, c, run.GetID()); err != nil {
-				return err
+		// Check all first: a bad spec starts nothing.
+		for i, r := range reqs {
+			if err := checkRequest(ctx, r, !*noPreflight); err != nil {
+				if len(reqs) == 1 {
+					return err
+				}
+				return fmt.Errorf("spec %d: %w", i, err)
 			}
 		}
-	}
-	return nil
-}
-
-func webURL(id string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", envOr("TEMPORAL_UI", "http://localhost:8233"), envOr("TEMPORAL_NAMESPACE", "default"), id)
-}
-
-// follow shows progress until the run ends and prints its table.
-func follow(ctx context.Context, c client.Client, id string) error {
-	run := c.GetWorkflow(ctx, id, "")
-	done := make(chan error, 1)
-	var out workflows.Outcome
-	go func() { done <- run.Get(ctx, &out) }()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	last := ""
-	for {
-		select {
-		case err := <-done:
-			fmt.Fprintln(os.Stderr)
-			if out.Result.Table != "" {
-				fmt.Print(out.Result.Table)
-				fmt.Printf("result: %s\n", out.Result.Location)
+		c, err := t.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i, r := range reqs {
+			wid := *id
+			if wid != "" && len(reqs) > 1 {
+				wid = fmt.Sprintf("%s-%d", wid, i)
 			}
+			run, err := startRun(ctx, c, r, wid)
 			if err != nil {
-				return fmt.Errorf("run %s: %w", id, err)
+				return t.namespaceHint(err)
 			}
-			if out.Partial {
-				return fmt.Errorf("run %s ended early: %s", id, out.Reason)
-			}
-			return nil
-		case <-tick.C:
-			if p, err := queryProgress(ctx, c, id); err == nil {
-				line := progressLine(p)
-				if line != last {
-					fmt.Fprintf(os.Stderr, "\r%s", line)
-					last = line
+			fmt.Printf("started %s\n  Web UI: %s\n", run.GetID(), webURL(t.namespace, run.GetID()))
+			if *wait || *sequential {
+				if err := follow(ctx, c, run.GetID(), viewOn(os.Stderr, false)); err != nil {
+					return err
 				}
 			}
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		return nil
 	}
 }
 
-func progressLine(p workflows.Progress) string {
-	total := max(p.SlicesTotal, 1)
-	width := 30
-	filled := p.SlicesDone * width / total
-	return fmt.Sprintf("[%s%s] %s slice %d/%d  ok %d  failed %d  interrupted %d  TTFT p99 %.1f ms   ",
-		strings.Repeat("=", filled), strings.Repeat(" ", width-filled), p.Phase, p.SlicesDone, p.SlicesTotal,
-		p.Completed, p.Failed, p.Interrupted, p.Run.TTFTp99)
+func webURL(namespace, id string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", envOr("TEMPORAL_UI", "http://localhost:8233"), namespace, id)
 }
 
 func queryProgress(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {
@@ -238,98 +208,82 @@ func queryProgress(ctx context.Context, c client.Client, id string) (workflows.P
 	return p, v.Get(&p)
 }
 
-func runWatch(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return exitError{2, errors.New("usage: starter watch WORKFLOW_ID")}
-	}
-	c, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if p, err := queryProgress(ctx, c, args[0]); err == nil {
-		fmt.Println(p.Markdown())
-	}
-	return follow(ctx, c, args[0])
-}
-
-func runResult(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("result", flag.ContinueOnError)
+func resultCommand(fs *flag.FlagSet) runFunc {
+	t := bindTemporalFlags(fs)
 	asJSON := fs.Bool("json", false, "print the result JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		return exitError{2, errors.New("usage: starter result [--json] WORKFLOW_ID")}
-	}
-	id := fs.Arg(0)
-	store, err := results.FromEnv(ctx, os.Getenv)
-	if err != nil {
-		return err
-	}
-	key := results.TableKey(id)
-	if *asJSON {
-		key = results.ResultKey(id)
-	}
-	body, err := store.Get(ctx, key)
-	if err != nil {
-		// Still running: show its live progress instead.
-		c, derr := dial(ctx)
-		if derr != nil {
+	return func(ctx context.Context, args []string) error {
+		id := args[0]
+		store, err := results.FromEnv(ctx, os.Getenv)
+		if err != nil {
 			return err
 		}
-		defer c.Close()
-		p, qerr := queryProgress(ctx, c, id)
-		if qerr != nil {
-			return fmt.Errorf("no result for %s yet (%v) and no progress (%v)", id, err, qerr)
-		}
+		key := results.TableKey(id)
 		if *asJSON {
-			b, _ := json.MarshalIndent(p, "", "  ")
-			fmt.Println(string(b))
-		} else {
-			fmt.Println(p.Markdown())
+			key = results.ResultKey(id)
+		}
+		body, err := store.Get(ctx, key)
+		if err != nil {
+			// Still running: show its live progress instead.
+			c, derr := t.dial(ctx)
+			if derr != nil {
+				return err
+			}
+			defer c.Close()
+			p, qerr := queryProgress(ctx, c, id)
+			if qerr != nil {
+				return fmt.Errorf("no result for %s yet (%v) and no progress (%v)", id, err, qerr)
+			}
+			if *asJSON {
+				b, _ := json.MarshalIndent(p, "", "  ")
+				fmt.Println(string(b))
+			} else {
+				fmt.Println(p.Markdown())
+			}
+			return nil
+		}
+		os.Stdout.Write(body)
+		if *asJSON {
+			fmt.Println()
 		}
 		return nil
 	}
-	os.Stdout.Write(body)
-	if *asJSON {
-		fmt.Println()
-	}
-	return nil
 }
 
-func runStop(ctx context.Context, args []string) error {
-	if len(args) < 1 {
-		return exitError{2, errors.New("usage: starter stop WORKFLOW_ID [REASON]")}
+func stopCommand(fs *flag.FlagSet) runFunc {
+	t := bindTemporalFlags(fs)
+	return func(ctx context.Context, args []string) error {
+		c, err := t.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		reason := strings.Join(args[1:], " ")
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: args[0], UpdateName: workflows.StopUpdate,
+			Args: []any{reason}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err != nil {
+			return err
+		}
+		var p workflows.Progress
+		if err := h.Get(ctx, &p); err != nil {
+			return err
+		}
+		fmt.Printf("stopping %s after slice %d/%d; what ran is aggregated\n", args[0], p.SlicesStarted, p.SlicesTotal)
+		return nil
 	}
-	c, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	reason := strings.Join(args[1:], " ")
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: args[0], UpdateName: workflows.StopUpdate,
-		Args: []any{reason}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	if err != nil {
-		return err
-	}
-	var p workflows.Progress
-	if err := h.Get(ctx, &p); err != nil {
-		return err
-	}
-	fmt.Printf("stopping %s after slice %d/%d; what ran is aggregated\n", args[0], p.SlicesStarted, p.SlicesTotal)
-	return nil
 }
 
-func runCancel(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return exitError{2, errors.New("usage: starter cancel WORKFLOW_ID")}
+func cancelCommand(fs *flag.FlagSet) runFunc {
+	t := bindTemporalFlags(fs)
+	return func(ctx context.Context, args []string) error {
+		c, err := t.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.CancelWorkflow(ctx, args[0], ""); err != nil {
+			return err
+		}
+		fmt.Printf("cancelling %s: it tears down and writes the partial result\n", args[0])
+		return nil
 	}
-	c, err := dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.CancelWorkflow(ctx, args[0], ""); err != nil {
-		return err
-	}
-	fmt.Printf("cancelling %s: it tears down and writes the partial result\n", args[0])
-	return nil
 }

@@ -15,19 +15,19 @@ import (
 // runTokenize prints the token ids of stdin's text as a JSON array, with no
 // special tokens added; with --chat, the ids of the text as one user
 // message through the chat template with the generation prompt.
-func runTokenize(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
+func tokenizeCommand(fs *flag.FlagSet) runFunc {
 	dir := fs.String("tokenizer", "", "directory with tokenizer.json (default: the bundled Llama 3.1 tokenizer)")
 	chat := fs.Bool("chat", false, "tokenize the text as one user message through the chat template")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, err}
-	}
+	return func(context.Context, []string) error { return runTokenize(*dir, *chat) }
+}
+
+func runTokenize(dir string, chat bool) error {
 	var tok datasets.Tokenizer
 	var err error
-	if *dir == "" {
+	if dir == "" {
 		tok, err = tokenizer.Llama31()
 	} else {
-		tok, err = tokenizer.Load(*dir)
+		tok, err = tokenizer.Load(dir)
 	}
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func runTokenize(_ context.Context, args []string) error {
 		return err
 	}
 	text := string(in)
-	if *chat {
+	if chat {
 		if text, err = tok.ChatPrompt(text); err != nil {
 			return err
 		}
