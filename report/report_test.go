@@ -233,7 +233,7 @@ func TestRenderFixtureChartsMatchData(t *testing.T) {
 				t.Fatalf("%d polylines, want one per replica", len(lines))
 			}
 			for _, line := range lines {
-				replica, _ := strconv.Atoi(attr(line, "data-replica"))
+				replica, _ := strconv.Atoi(strings.TrimPrefix(attr(line, "data-series"), "replica "))
 				var want2 [][2]float64 // slice seconds, value
 				for _, r := range rows {
 					if v, ok := want.value(r); ok && r.Replica == replica {
