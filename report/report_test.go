@@ -260,7 +260,7 @@ func TestRenderFixtureChartsMatchData(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := figs["GPU power, average"]; ok {
+	if _, ok := figs["GPU power per GPU, average, by host"]; ok {
 		t.Error("GPU power chart drawn without GPU power data")
 	}
 }
