@@ -317,7 +317,7 @@ func (a *Activities) storeGPUPower(ctx context.Context, in SliceInput, req confi
 		q.Namespace, q.StatefulSet = cmp.Or(req.Namespace, "default"), k8s.ResourceName(in.RunID) // k8s.Options' default namespace
 	}
 	p := engine.QueryGPUPower(ctx, &http.Client{Timeout: 30 * time.Second}, q)
-	if !p.Measured && a.PrometheusURL != "" {
+	if !p.Measured && p.Note != engine.GPUNotConfigured {
 		a.Log.Warn("no GPU power from Prometheus", zap.String("note", p.Note), zap.Int("slice", in.Slice))
 	}
 	b, err := json.Marshal(p)

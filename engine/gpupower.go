@@ -372,7 +372,7 @@ func (r *gpuRun) result() *RunGPUPower {
 	notes := r.notes
 	if r.unmeasured > 0 {
 		notes = append([]string{fmt.Sprintf("%d of %d slices not measured, the first: %s",
-			r.unmeasured, r.measured+r.unmeasured, r.firstMissing)}, notes...)
+			r.unmeasured, r.measured+r.unmeasured, strings.TrimPrefix(r.firstMissing, "not measured: "))}, notes...)
 	}
 	out.Note = strings.Join(notes, "; ")
 	all := r.all.figures()

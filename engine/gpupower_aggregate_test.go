@@ -66,7 +66,7 @@ func TestAggregateGPUPowerPerHostAndReplica(t *testing.T) {
 	if !g.Measured || g.Slices != 2 || g.NotMeasured != 1 || g.Model != h100 || g.TDPWatts != 700 || g.GPUs != 16 {
 		t.Fatalf("%+v", g)
 	}
-	if g.Note != "1 of 3 slices not measured, the first: "+engine.GPUNotConfigured {
+	if g.Note != "1 of 3 slices not measured, the first: set PROMETHEUS_URL and DCGM_SELECTOR on the worker" {
 		t.Errorf("note %q", g.Note)
 	}
 	// Per GPU: host a 550 W and host b 650 W on average; peaks 700 W.

@@ -536,7 +536,7 @@ func gpuRun(t *testing.T) report.Input {
 		Summary:  "16 × NVIDIA H100 80GB HBM3 (TDP 700 W) on 2 hosts: per GPU 560 W average, 660 W peak; per host up to 4640 W average, 4960 W peak; utilisation 56% average, 99% peak",
 		Hosts:    []engine.GPUHost{{Host: "gpu-node-a", Model: h100, GPUFigures: fig(550)}, {Host: "gpu-node-b", Model: h100, GPUFigures: fig(570)}},
 		Replicas: []engine.GPUReplica{{Replica: 0, Pod: "vllm-run-0", Host: "gpu-node-a", GPUFigures: fig(550)}},
-		Note:     "1 of 4 slices not measured, the first: not measured: Prometheus at http://prometheus:9090: 503 Service Unavailable: EOF"}
+		Note:     "1 of 4 slices not measured, the first: Prometheus at http://prometheus:9090: 503 Service Unavailable: EOF"}
 	res, err := json.Marshal(map[string]any{"date": "20260101-000000", "model_id": "m", "gpu_power": run})
 	if err != nil {
 		t.Fatal(err)
@@ -583,7 +583,7 @@ func TestRenderGPUPowerPerHostWithTDP(t *testing.T) {
 	if want := []string{
 		"GPU power: 16 × NVIDIA H100 80GB HBM3 (TDP 700 W) on 2 hosts: per GPU 560 W average, 660 W peak; " +
 			"per host up to 4640 W average, 4960 W peak; utilisation 56% average, 99% peak",
-		"1 of 4 slices not measured, the first: not measured: Prometheus at http://prometheus:9090: 503 Service Unavailable: EOF",
+		"1 of 4 slices not measured, the first: Prometheus at http://prometheus:9090: 503 Service Unavailable: EOF",
 	}; !slices.Equal(lines, want) {
 		t.Errorf("header %q, want %q", lines, want)
 	}
