@@ -144,10 +144,10 @@ func TestQueryGPUPowerFromRealPrometheus(t *testing.T) {
 	start := time.Now()
 	promURL := startPrometheus(t, targets...)
 	const window = 8 * time.Second
-	deadline := time.Now().Add(25 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for hostA.scrapes.Load() < 10 || hostB.scrapes.Load() < 10 {
 		if time.Now().After(deadline) {
-			t.Fatalf("Prometheus scraped %d and %d times in 25 s", hostA.scrapes.Load(), hostB.scrapes.Load())
+			t.Fatalf("Prometheus scraped %d and %d times in 45 s", hostA.scrapes.Load(), hostB.scrapes.Load())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -164,7 +164,8 @@ func TestQueryGPUPowerFromRealPrometheus(t *testing.T) {
 		t.Errorf("model %q, TDP %v, window %v", p.Model, p.TDPWatts, p.WindowSeconds)
 	}
 	// With 7 to 9 samples alternating 50 W (10 %) apart, a GPU's average is
-	// within 50/14 W of halfway; the peaks are exact.
+	// within 50/14 W of halfway (checked to 5 W: 5 samples, for a loaded
+	// machine's missed scrapes); the peaks are exact.
 	want := []engine.GPUFigures{
 		{GPUs: 8, AvgWattsGPU: 360, MaxWattsGPU: 420, AvgWatts: 2880, MaxWatts: 3080, AvgUtilPct: 62.5, MaxUtilPct: 85},
 		{GPUs: 8, AvgWattsGPU: 460, MaxWattsGPU: 520, AvgWatts: 3680, MaxWatts: 3880, AvgUtilPct: 72.5, MaxUtilPct: 95},
@@ -216,9 +217,9 @@ func checkFigures(t *testing.T, name string, got, want engine.GPUFigures) {
 	t.Helper()
 	near := func(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 	n := float64(want.GPUs)
-	if got.GPUs != want.GPUs || !near(got.AvgWattsGPU, want.AvgWattsGPU, 4) || !near(got.MaxWattsGPU, want.MaxWattsGPU, 0.01) ||
-		!near(got.AvgWatts, want.AvgWatts, 4*n) || !near(got.MaxWatts, want.MaxWatts, 0.01) ||
-		!near(got.AvgUtilPct, want.AvgUtilPct, 0.8) || !near(got.MaxUtilPct, want.MaxUtilPct, 0.01) {
+	if got.GPUs != want.GPUs || !near(got.AvgWattsGPU, want.AvgWattsGPU, 5) || !near(got.MaxWattsGPU, want.MaxWattsGPU, 0.01) ||
+		!near(got.AvgWatts, want.AvgWatts, 5*n) || !near(got.MaxWatts, want.MaxWatts, 0.01) ||
+		!near(got.AvgUtilPct, want.AvgUtilPct, 1) || !near(got.MaxUtilPct, want.MaxUtilPct, 0.01) {
 		t.Errorf("%s: %+v, want %+v", name, got, want)
 	}
 }
