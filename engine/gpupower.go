@@ -54,7 +54,8 @@ type GPUReplica struct {
 
 // GPUPower is what DCGM exporter reported over one slice, read from
 // Prometheus, per host and (when the exporter attributes GPUs to pods) per
-// replica. Measured false says why in Note.
+// replica. Note says why when Measured is false, and what is missing
+// (the TDP, the replicas) when it is true.
 type GPUPower struct {
 	Measured      bool         `json:"measured"`
 	Note          string       `json:"note,omitempty"`
@@ -79,10 +80,10 @@ type GPUQuery struct {
 const (
 	metricPower = "DCGM_FI_DEV_POWER_USAGE"
 	metricUtil  = "DCGM_FI_DEV_GPU_UTIL"
+	hostLabels  = "Hostname, modelName"
 	// DCGM exporter's pod labels; a Prometheus that does not honour them
 	// (a ServiceMonitor without honorLabels) keeps them as exported_*.
-	hostLabels = "Hostname, modelName"
-	podLabels  = hostLabels + ", namespace, pod, exported_namespace, exported_pod"
+	podLabels = hostLabels + ", namespace, pod, exported_namespace, exported_pod"
 )
 
 // QueryGPUPower asks Prometheus for DCGM_FI_DEV_POWER_USAGE and
