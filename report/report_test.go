@@ -655,3 +655,23 @@ func TestRenderSaysGPUPowerNotMeasured(t *testing.T) {
 		}
 	}
 }
+
+// A GPU model of unknown board power gets no TDP line.
+func TestRenderGPUPowerWithoutTDP(t *testing.T) {
+	in := gpuRun(t)
+	var rows []engine.SliceRow
+	if err := json.Unmarshal(in.Timeseries, &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.GPU != nil {
+			r.GPU.Model, r.GPU.TDPWatts = "NVIDIA L40S", 0
+		}
+	}
+	in.Timeseries, _ = json.Marshal(rows)
+	_, doc := render(t, in)
+	fig := charts(t, doc)["GPU power per GPU, average, by host"]
+	if got := legend(fig); !slices.Equal(got, []string{"gpu-node-a", "gpu-node-b"}) {
+		t.Errorf("legend %q", got)
+	}
+}
