@@ -15,7 +15,7 @@ demo: build
 test: tools vet cross
 	VIB_TOOLS_BIN=$(CACHE_BIN) $(GO) test -count=1 -timeout 25m ./...
 
-## tools: build the Temporal CLI and the Kubernetes test control plane once into .cache/bin
+## tools: build the Temporal CLI, the Kubernetes test control plane and fetch Prometheus once into .cache/bin
 tools:
 	scripts/tools.sh all
 

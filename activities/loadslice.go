@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +15,9 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
+	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/k8s"
 	"github.com/vibench/vllm-inference-benchmark/loadgen"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
@@ -177,8 +180,8 @@ func (a *Activities) LoadSlice(ctx context.Context, in SliceInput) (SliceResult,
 		zap.Int("failed", res.Stats.Failed), zap.Int("interrupted", res.Stats.Interrupted),
 		zap.Float64("lateness_p99_ms", res.Stats.LatenessP99*1000), zap.Bool("resumed", resumed),
 		zap.Int("parts", res.Parts), zap.NamedError("compaction", res.CompactErr))
-	if in.Replica == 0 && a.PrometheusURL != "" {
-		a.storeGPUPower(context.WithoutCancel(ctx), in, req.SliceSeconds)
+	if in.Replica == 0 {
+		a.storeGPUPower(context.WithoutCancel(ctx), in, req)
 	}
 	if flushErr != nil {
 		return SliceResult{}, flushErr
@@ -300,18 +303,22 @@ func (a *Activities) resumeFrom(ctx context.Context, in SliceInput, log *zap.Log
 	return engine.ReadUnitOf(ctx, a.Store, in.RunID, in.Slice, in.Replica)
 }
 
-// storeGPUPower records the GPUs' power over the slice's window; one
-// replica's activity does it for the slice.
-func (a *Activities) storeGPUPower(ctx context.Context, in SliceInput, sliceSeconds float64) {
-	window := time.Duration(sliceSeconds * float64(time.Second))
-	end := in.T0.Add(time.Duration(in.Slice+1) * window)
-	if now := time.Now(); now.Before(end) {
-		end = now
+// storeGPUPower records the GPUs' power over the slice's window, or why
+// it is not measured; one replica's activity does it for the slice. A
+// Kubernetes run's figures are also per replica, by its pods' names.
+func (a *Activities) storeGPUPower(ctx context.Context, in SliceInput, req config.Request) {
+	window := time.Duration(req.SliceSeconds * float64(time.Second))
+	q := engine.GPUQuery{PrometheusURL: a.PrometheusURL, Selector: a.DCGMSelector, Window: window,
+		End: in.T0.Add(time.Duration(in.Slice+1) * window)}
+	if now := time.Now(); now.Before(q.End) {
+		q.End = now
 	}
-	p, err := engine.QueryGPUPower(ctx, &http.Client{Timeout: 30 * time.Second}, a.PrometheusURL, a.DCGMSelector, end, window)
-	if err != nil || p == nil {
-		a.Log.Warn("no GPU power from Prometheus", zap.Error(err), zap.Int("slice", in.Slice))
-		return
+	if req.Deploy == "kubernetes" {
+		q.Namespace, q.StatefulSet = cmp.Or(req.Namespace, "default"), k8s.ResourceName(in.RunID) // k8s.Options' default namespace
+	}
+	p := engine.QueryGPUPower(ctx, &http.Client{Timeout: 30 * time.Second}, q)
+	if !p.Measured && p.Note != engine.GPUNotConfigured {
+		a.Log.Warn("no GPU power from Prometheus", zap.String("note", p.Note), zap.Int("slice", in.Slice))
 	}
 	b, err := json.Marshal(p)
 	if err == nil {

@@ -99,6 +99,11 @@ func TestLoadSliceSendsItsShareAndStoresIt(t *testing.T) {
 	if count != n {
 		t.Errorf("%d records stored, want %d", count, n)
 	}
+	// A worker without Prometheus still says so for the slice.
+	b, err := f.store.Get(t.Context(), results.SliceGPUKey("run-1", 0))
+	if err != nil || string(b) != `{"measured":false,"note":"`+engine.GPUNotConfigured+`"}` {
+		t.Errorf("gpu.json %s, %v", b, err)
+	}
 }
 
 // A retry after a crash resends nothing stored and records as interrupted

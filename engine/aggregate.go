@@ -24,9 +24,9 @@ type Outcome struct {
 	Timeseries []SliceRow
 	Duplicates int // records stored twice for one (replica, index); only the first counts
 	Health     Health
-	GPU        *RunGPUPower // nil when no slice had GPU figures
-	Scheduled  int          // requests the run scheduled (all replicas)
-	Missing    int          // scheduled requests with no record (a stopped or partial run)
+	GPU        *RunGPUPower
+	Scheduled  int // requests the run scheduled (all replicas)
+	Missing    int // scheduled requests with no record (a stopped or partial run)
 	Failures   Failures
 }
 
@@ -49,8 +49,9 @@ type SliceRow struct {
 	LatenessP99  float64 `json:"send_lateness_p99_ms"`
 	// The server's own /metrics over the slice, when it serves them.
 	*ServerMetrics
-	// The GPUs over the slice, when a Prometheus with DCGM metrics is known.
-	*GPUPower
+	// GPU is the slice's GPU power, every host's and replica's, on the
+	// slice's first row.
+	GPU *GPUPower `json:"gpu,omitempty"`
 }
 
 // AggregateOptions describe the run being aggregated.
@@ -130,6 +131,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	cpuUtil, duration := 0.0, 0.0
 	stored, replicas := 0, 0
 	var failures failureCounter
+	var gpu gpuRun
 	var slice []metrics.Record
 	flushSlice := func() {
 		slices.SortFunc(slice, func(a, b metrics.Record) int {
@@ -168,19 +170,27 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		d := unitData{UnitRecords: ur}
 		if u.Replica == 0 {
 			d.gpu = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, u.Slice))
+			if d.gpu == nil {
+				d.gpu = &GPUPower{Note: "not measured: the slice stored no GPU figures"}
+			}
 		}
 		return d, nil
 	}
 	sliceNo := -1
+	var sliceGPU *GPUPower // until a row of the slice carries it
 	err = results.FetchOrdered(ctx, fetchConcurrency, units, read, func(_ int, u unitData) error {
 		if u.Slice != sliceNo {
 			flushSlice()
 			if o.Progress != nil && sliceNo >= 0 {
 				o.Progress(sliceNo+1, numSlices)
 			}
-			sliceNo = u.Slice
+			sliceNo, sliceGPU = u.Slice, nil
 		}
 		out.Duplicates += u.Duplicates
+		if u.gpu != nil {
+			gpu.add(u.gpu)
+			sliceGPU = u.gpu
+		}
 		for i := range u.Records {
 			rec := &u.Records[i]
 			if rec.Success && rec.OutputTokens == 0 && mopts.OutputTokens != nil {
@@ -201,8 +211,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 					cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
 				}
 			}
-			row.GPUPower = u.gpu
-			out.GPU = out.GPU.add(u.gpu)
+			row.GPU, sliceGPU = sliceGPU, nil
 			out.Timeseries = append(out.Timeseries, row)
 			replicas = max(replicas, u.Replica+1)
 		}
@@ -218,6 +227,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	}
 	out.Result = acc.Result(duration)
 	out.Failures = failures.result()
+	out.GPU = gpu.result()
 	if o.Scheduled > 0 {
 		out.Missing = o.Scheduled - stored
 	}

@@ -47,22 +47,13 @@ func always(get func(sliceRow) float64) func(sliceRow) (float64, bool) {
 	return func(r sliceRow) (float64, bool) { return get(r), true }
 }
 
-// server and gpu read the optional measurements of a row that has them.
+// server reads the optional server measurements of a row that has them.
 func server(get func(*engine.ServerMetrics) float64, scale float64) func(sliceRow) (float64, bool) {
 	return func(r sliceRow) (float64, bool) {
 		if r.ServerMetrics == nil {
 			return 0, false
 		}
 		return get(r.ServerMetrics) * scale, true
-	}
-}
-
-func gpu(get func(*engine.GPUPower) float64) func(sliceRow) (float64, bool) {
-	return func(r sliceRow) (float64, bool) {
-		if r.GPUPower == nil {
-			return 0, false
-		}
-		return get(r.GPUPower), true
 	}
 }
 
@@ -80,8 +71,24 @@ var metrics = []metric{
 	{title: "Server queue: requests running", axis: "Running", unit: "requests", optional: true, value: server(func(m *engine.ServerMetrics) float64 { return m.RunningMean }, 1)},
 	{title: "Server queue: requests waiting", axis: "Waiting", unit: "requests", optional: true, value: server(func(m *engine.ServerMetrics) float64 { return m.WaitingMean }, 1)},
 	{title: "KV-cache usage", axis: "KV-cache usage", unit: "%", optional: true, fixedMax: 100, value: server(func(m *engine.ServerMetrics) float64 { return m.KVCacheUsageMean }, 100)},
-	{title: "GPU power, average", axis: "Power avg", unit: "W", optional: true, value: gpu(func(g *engine.GPUPower) float64 { return g.AvgWattsGPU })},
-	{title: "GPU power, maximum", axis: "Power max", unit: "W", optional: true, value: gpu(func(g *engine.GPUPower) float64 { return g.MaxWattsGPU })},
+}
+
+// gpuMetric is one chart of the slices' GPU figures: a line per host, or
+// per replica pod where DCGM exporter names the pods.
+type gpuMetric struct {
+	title, axis, unit string
+	value             func(engine.GPUFigures) float64
+	fixedMax          float64
+	tdp               bool // draws the GPUs' board power
+	replicas          bool
+}
+
+var gpuMetrics = []gpuMetric{
+	{title: "GPU power per GPU, average, by host", axis: "Power per GPU", unit: "W", tdp: true, value: func(f engine.GPUFigures) float64 { return f.AvgWattsGPU }},
+	{title: "GPU power per GPU, peak, by host", axis: "Peak power per GPU", unit: "W", tdp: true, value: func(f engine.GPUFigures) float64 { return f.MaxWattsGPU }},
+	{title: "Host GPU power, total average", axis: "Host GPU power", unit: "W", value: func(f engine.GPUFigures) float64 { return f.AvgWatts }},
+	{title: "GPU utilisation, average, by host", axis: "GPU utilisation", unit: "%", fixedMax: 100, value: func(f engine.GPUFigures) float64 { return f.AvgUtilPct }},
+	{title: "GPU power per GPU, average, by replica pod", axis: "Power per GPU", unit: "W", tdp: true, replicas: true, value: func(f engine.GPUFigures) float64 { return f.AvgWattsGPU }},
 }
 
 // timeAxis maps a slice number to the x value and names the axis.
@@ -140,8 +147,8 @@ type tickView struct {
 }
 
 type lineView struct {
-	Replica int
-	Class   string // colour (and dash for many replicas)
+	Label   string // the legend's: a replica, a host, a pod, the TDP
+	Class   string // colour (and dash for many lines)
 	Points  string
 	Markers []markerView
 }
@@ -154,6 +161,16 @@ type dataPoint struct {
 	x, y  float64
 	title string
 }
+
+// series is one line of a chart; a reference line (the TDP) is flat and
+// has no markers.
+type series struct {
+	label, class string
+	points       []dataPoint
+	reference    bool
+}
+
+func lineClass(i int) string { return fmt.Sprintf("c%d d%d", i%len(palette), i/len(palette)%3) }
 
 // buildCharts lays out every chart that has something to show.
 func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
@@ -171,8 +188,13 @@ func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
 	}
 	axis := newTimeAxis(sliceSeconds, lastSlice)
 	var charts []chartView
+	// At least one slice wide, so that a one-slice run has an axis.
+	xMax := max(axis.x(lastSlice), axis.x(1))
 	for _, m := range metrics {
-		byReplica := make([][]dataPoint, len(replicas))
+		lines := make([]series, len(replicas))
+		for i, r := range replicas {
+			lines[i] = series{label: fmt.Sprintf("replica %d", r), class: lineClass(i)}
+		}
 		any := false
 		for _, r := range rows {
 			v, ok := m.value(r)
@@ -180,25 +202,83 @@ func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
 				continue
 			}
 			any = true
-			i := slices.Index(replicas, r.Replica)
-			byReplica[i] = append(byReplica[i], dataPoint{x: axis.x(r.Slice), y: v,
-				title: fmt.Sprintf("replica %d, %s: %s %s", r.Replica, axis.describe(r.Slice), formatValue(v), m.unit)})
+			l := &lines[slices.Index(replicas, r.Replica)]
+			l.points = append(l.points, dataPoint{x: axis.x(r.Slice), y: v,
+				title: fmt.Sprintf("%s, %s: %s %s", l.label, axis.describe(r.Slice), formatValue(v), m.unit)})
 		}
 		if m.optional && !any {
 			continue
 		}
-		// At least one slice wide, so that a one-slice run has an axis.
-		xMax := max(axis.x(lastSlice), axis.x(1))
-		charts = append(charts, layoutChart(m, axis, xMax, replicas, byReplica))
+		charts = append(charts, layoutChart(m, axis, xMax, lines))
+	}
+	return append(charts, gpuCharts(rows, axis, xMax)...)
+}
+
+// gpuCharts draws the slices' GPU figures, when some slice measured them.
+func gpuCharts(rows []sliceRow, axis timeAxis, xMax float64) []chartView {
+	type measured struct {
+		slice int
+		*engine.GPUPower
+	}
+	var got []measured
+	var tdp float64
+	var model string
+	for _, r := range rows {
+		if g := r.GPU; g != nil && g.Measured {
+			got = append(got, measured{r.Slice, g})
+			tdp, model = g.TDPWatts, g.Model
+		}
+	}
+	slices.SortFunc(got, func(a, b measured) int { return cmp.Compare(a.slice, b.slice) })
+	var charts []chartView
+	for _, m := range gpuMetrics {
+		var lines []series
+		line := func(label string) *series {
+			for i := range lines {
+				if lines[i].label == label {
+					return &lines[i]
+				}
+			}
+			lines = append(lines, series{label: label})
+			return &lines[len(lines)-1]
+		}
+		add := func(label string, slice int, f engine.GPUFigures) {
+			l, v := line(label), m.value(f)
+			l.points = append(l.points, dataPoint{x: axis.x(slice), y: v,
+				title: fmt.Sprintf("%s, %s: %s %s", label, axis.describe(slice), formatValue(v), m.unit)})
+		}
+		for _, g := range got {
+			if m.replicas {
+				for _, r := range g.Replicas {
+					add(fmt.Sprintf("%s on %s", r.Pod, r.Host), g.slice, r.GPUFigures)
+				}
+				continue
+			}
+			for _, h := range g.Hosts {
+				add(h.Host, g.slice, h.GPUFigures)
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		slices.SortStableFunc(lines, func(a, b series) int { return cmp.Compare(a.label, b.label) })
+		for i := range lines {
+			lines[i].class = lineClass(i)
+		}
+		if m.tdp && tdp > 0 {
+			lines = append(lines, series{label: fmt.Sprintf("TDP %s W (%s)", formatValue(tdp), model), class: "tdp", reference: true,
+				points: []dataPoint{{x: 0, y: tdp}, {x: xMax, y: tdp}}})
+		}
+		charts = append(charts, layoutChart(metric{title: m.title, axis: m.axis, unit: m.unit, fixedMax: m.fixedMax}, axis, xMax, lines))
 	}
 	return charts
 }
 
-func layoutChart(m metric, axis timeAxis, xMax float64, replicas []int, byReplica [][]dataPoint) chartView {
+func layoutChart(m metric, axis timeAxis, xMax float64, lines []series) chartView {
 	yMax := m.fixedMax
 	if yMax == 0 {
-		for _, pts := range byReplica {
-			for _, p := range pts {
+		for _, l := range lines {
+			for _, p := range l.points {
 				yMax = max(yMax, p.y)
 			}
 		}
@@ -236,21 +316,21 @@ func layoutChart(m metric, axis timeAxis, xMax float64, replicas []int, byReplic
 		v := float64(k) * xStep
 		c.XTicks = append(c.XTicks, tickView{Pos: px(sx(v)), Label: formatTick(v, xStep)})
 	}
-	for i, pts := range byReplica {
-		line := lineView{Replica: replicas[i], Class: fmt.Sprintf("c%d d%d", i%len(palette), i/len(palette)%3)}
+	for _, l := range lines {
+		line := lineView{Label: l.label, Class: l.class}
 		var b []byte
-		for j, p := range pts {
+		for j, p := range l.points {
 			if j > 0 {
 				b = append(b, ' ')
 			}
 			x, y := px(sx(p.x)), px(sy(p.y))
 			b = fmt.Appendf(b, "%s,%s", x, y)
-			if len(pts) <= maxMarkers {
+			if !l.reference && len(l.points) <= maxMarkers {
 				line.Markers = append(line.Markers, markerView{X: x, Y: y, Title: p.title})
 			}
 		}
 		line.Points = string(b)
-		if len(pts) > 0 {
+		if len(l.points) > 0 && !l.reference {
 			c.Empty = false
 		}
 		c.Lines = append(c.Lines, line)

@@ -5,6 +5,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -13,8 +14,10 @@ import (
 	"html/template"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/vibench/vllm-inference-benchmark/engine"
 	vllm "github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
@@ -42,6 +45,7 @@ type page struct {
 	RunID     string
 	Facts     []fact
 	Warnings  []string
+	GPU       gpuView
 	Table     string
 	Request   string
 	SliceNote string
@@ -51,6 +55,21 @@ type page struct {
 }
 
 type fact struct{ Name, Value string }
+
+// gpuView is the header's GPU power: the run's figures in a line, why they
+// are missing or partial, and a row per host and replica pod.
+type gpuView struct {
+	Line, Note string
+	Rows       []gpuRow
+}
+
+type gpuRow struct {
+	Name, Host string
+	engine.GPUFigures
+}
+
+// Whole prints a figure without decimals, for the template.
+func (gpuRow) Whole(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 
 // resultSummary is the part of result.json shown above the table.
 type resultSummary struct {
@@ -83,6 +102,7 @@ type resultSummary struct {
 		} `json:"replicas"`
 		Warnings []string `json:"warnings"`
 	} `json:"failures"`
+	GPU *engine.RunGPUPower `json:"gpu_power"`
 }
 
 // consoleTips are lines vLLM prints for a terminal user, not results.
@@ -119,6 +139,7 @@ func Render(w io.Writer, in Input) error {
 			return fmt.Errorf("report: result.json: %w", err)
 		}
 		p.Facts, p.Warnings = summarize(res)
+		p.GPU = gpuSummary(res.GPU)
 	}
 	var rows []sliceRow
 	if len(in.Timeseries) > 0 {
@@ -193,6 +214,25 @@ func summarize(r resultSummary) (facts []fact, warnings []string) {
 		warnings = append(warnings, "Client health: "+h.Warning)
 	}
 	return facts, warnings
+}
+
+// gpuSummary is the header's GPU power: never left out, so a run without
+// it says why.
+func gpuSummary(g *engine.RunGPUPower) gpuView {
+	switch {
+	case g == nil:
+		return gpuView{Line: "not measured: result.json has no gpu_power"}
+	case !g.Measured:
+		return gpuView{Line: cmp.Or(g.Note, "not measured")}
+	}
+	v := gpuView{Line: g.Summary, Note: g.Note}
+	for _, h := range g.Hosts {
+		v.Rows = append(v.Rows, gpuRow{Name: "host", Host: h.Host, GPUFigures: h.GPUFigures})
+	}
+	for _, r := range g.Replicas {
+		v.Rows = append(v.Rows, gpuRow{Name: fmt.Sprintf("replica %d (%s)", r.Replica, r.Pod), Host: r.Host, GPUFigures: r.GPUFigures})
+	}
+	return v
 }
 
 // Write renders the report of a stored run and stores it under

@@ -233,7 +233,7 @@ func TestRenderFixtureChartsMatchData(t *testing.T) {
 				t.Fatalf("%d polylines, want one per replica", len(lines))
 			}
 			for _, line := range lines {
-				replica, _ := strconv.Atoi(attr(line, "data-replica"))
+				replica, _ := strconv.Atoi(strings.TrimPrefix(attr(line, "data-series"), "replica "))
 				var want2 [][2]float64 // slice seconds, value
 				for _, r := range rows {
 					if v, ok := want.value(r); ok && r.Replica == replica {
@@ -260,7 +260,7 @@ func TestRenderFixtureChartsMatchData(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := figs["GPU power, average"]; ok {
+	if _, ok := figs["GPU power per GPU, average, by host"]; ok {
 		t.Error("GPU power chart drawn without GPU power data")
 	}
 }
@@ -506,5 +506,172 @@ func TestRenderOpensWithFailuresByReplicaAndReason(t *testing.T) {
 	}
 	if !strings.Contains(text(doc), "1204 (37.6%)") {
 		t.Error("the failed count does not carry its share")
+	}
+}
+
+const h100 = "NVIDIA H100 80GB HBM3"
+
+// gpuRun is a 3-slice run of two replicas on two hosts of 8 H100s, with
+// DCGM exporter naming replica 0's pod: the timeseries and result.json's
+// gpu_power as engine writes them.
+func gpuRun(t *testing.T) report.Input {
+	t.Helper()
+	fig := func(w float64) engine.GPUFigures {
+		return engine.GPUFigures{GPUs: 8, AvgWattsGPU: w, MaxWattsGPU: w + 40, AvgWatts: 8 * w, MaxWatts: 8 * (w + 20), AvgUtilPct: w / 10, MaxUtilPct: 99}
+	}
+	var rows []engine.SliceRow
+	for s := range 3 {
+		w := 500 + 50*float64(s)
+		gpu := &engine.GPUPower{Measured: true, WindowSeconds: 15, Model: h100, TDPWatts: 700,
+			Hosts:    []engine.GPUHost{{Host: "gpu-node-a", Model: h100, GPUFigures: fig(w)}, {Host: "gpu-node-b", Model: h100, GPUFigures: fig(w + 20)}},
+			Replicas: []engine.GPUReplica{{Replica: 0, Pod: "vllm-run-0", Host: "gpu-node-a", GPUFigures: fig(w)}}}
+		rows = append(rows, engine.SliceRow{Slice: s, Replica: 0, Completed: 10, GPU: gpu}, engine.SliceRow{Slice: s, Replica: 1, Completed: 10})
+	}
+	ts, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := engine.RunGPUPower{Measured: true, Slices: 3, Model: h100, TDPWatts: 700, GPUs: 16,
+		AvgWattsGPU: 560, MaxWattsGPU: 660, AvgUtilPct: 56, MaxUtilPct: 99,
+		Summary:  "16 × NVIDIA H100 80GB HBM3 (TDP 700 W) on 2 hosts: per GPU 560 W average, 660 W peak; per host up to 4640 W average, 4960 W peak; utilisation 56% average, 99% peak",
+		Hosts:    []engine.GPUHost{{Host: "gpu-node-a", Model: h100, GPUFigures: fig(550)}, {Host: "gpu-node-b", Model: h100, GPUFigures: fig(570)}},
+		Replicas: []engine.GPUReplica{{Replica: 0, Pod: "vllm-run-0", Host: "gpu-node-a", GPUFigures: fig(550)}},
+		Note:     "1 of 4 slices not measured, the first: Prometheus at http://prometheus:9090: 503 Service Unavailable: EOF"}
+	res, err := json.Marshal(map[string]any{"date": "20260101-000000", "model_id": "m", "gpu_power": run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report.Input{RunID: "gpu-run", RequestJSON: []byte(`{"slice_seconds":15}`), ResultJSON: res, Timeseries: ts}
+}
+
+// gpuHeader is the header's GPU power section: its paragraphs and its
+// table's rows, cells separated by " | ".
+func gpuHeader(t *testing.T, doc *html.Node) (lines, rows []string) {
+	t.Helper()
+	for _, h := range findAll(doc, tag("header")) {
+		for _, s := range findAll(h, func(n *html.Node) bool { return attr(n, "id") == "gpu-power" }) {
+			for _, p := range findAll(s, tag("p")) {
+				lines = append(lines, text(p))
+			}
+			for _, tr := range findAll(s, tag("tr")) {
+				var cells []string
+				for _, td := range findAll(tr, tag("td")) {
+					cells = append(cells, text(td))
+				}
+				rows = append(rows, strings.Join(cells, " | "))
+			}
+			return lines, rows
+		}
+	}
+	t.Fatal("no GPU power in the header")
+	return nil, nil
+}
+
+func legend(fig *html.Node) []string {
+	var out []string
+	for _, li := range findAll(fig, tag("li")) {
+		out = append(out, text(li))
+	}
+	return out
+}
+
+// The GPU power opens the page: the run's line, each host's and replica's
+// figures; its charts draw a line per host (or pod) named so, and the TDP.
+func TestRenderGPUPowerPerHostWithTDP(t *testing.T) {
+	_, doc := render(t, gpuRun(t))
+	lines, rows := gpuHeader(t, doc)
+	if want := []string{
+		"GPU power: 16 × NVIDIA H100 80GB HBM3 (TDP 700 W) on 2 hosts: per GPU 560 W average, 660 W peak; " +
+			"per host up to 4640 W average, 4960 W peak; utilisation 56% average, 99% peak",
+		"1 of 4 slices not measured, the first: Prometheus at http://prometheus:9090: 503 Service Unavailable: EOF",
+	}; !slices.Equal(lines, want) {
+		t.Errorf("header %q, want %q", lines, want)
+	}
+	if want := []string{"", // the heading's row
+		"host | gpu-node-a | 8 | 550 W | 590 W | 4400 W | 4560 W | 55% | 99%",
+		"host | gpu-node-b | 8 | 570 W | 610 W | 4560 W | 4720 W | 57% | 99%",
+		"replica 0 (vllm-run-0) | gpu-node-a | 8 | 550 W | 590 W | 4400 W | 4560 W | 55% | 99%",
+	}; !slices.Equal(rows, want) {
+		t.Errorf("header table %q, want %q", rows, want)
+	}
+	figs := charts(t, doc)
+	tdp := "TDP 700 W (NVIDIA H100 80GB HBM3)"
+	for title, want := range map[string][]string{
+		"GPU power per GPU, average, by host":        {"gpu-node-a", "gpu-node-b", tdp},
+		"GPU power per GPU, peak, by host":           {"gpu-node-a", "gpu-node-b", tdp},
+		"Host GPU power, total average":              {"gpu-node-a", "gpu-node-b"},
+		"GPU utilisation, average, by host":          {"gpu-node-a", "gpu-node-b"},
+		"GPU power per GPU, average, by replica pod": {"vllm-run-0 on gpu-node-a", tdp},
+	} {
+		fig, ok := figs[title]
+		if !ok {
+			t.Errorf("no chart %q; have %v", title, mapsKeys(figs))
+			continue
+		}
+		if got := legend(fig); !slices.Equal(got, want) {
+			t.Errorf("%s: legend %q, want %q", title, got, want)
+		}
+	}
+	// The TDP is a flat line at 700 W across the run; host b's average per
+	// GPU runs 520, 570, 620 W.
+	svg := plot(figs["GPU power per GPU, average, by host"])
+	ya, yb, _ := linearFit(axisMap(t, svg, "end", "y"))
+	points := map[string]string{}
+	for _, l := range findAll(svg, tag("polyline")) {
+		points[attr(l, "data-series")] = attr(l, "points")
+	}
+	ys := func(points string) (out []float64) {
+		for _, p := range strings.Fields(points) {
+			var x, y float64
+			fmt.Sscanf(p, "%g,%g", &x, &y)
+			out = append(out, math.Round((y-ya)/yb))
+		}
+		return out
+	}
+	if got := ys(points[tdp]); !slices.Equal(got, []float64{700, 700}) {
+		t.Errorf("TDP line at %v W", got)
+	}
+	if got := ys(points["gpu-node-b"]); !slices.Equal(got, []float64{520, 570, 620}) {
+		t.Errorf("gpu-node-b at %v W", got)
+	}
+}
+
+// A run without GPU figures says why in its header and draws no GPU chart.
+func TestRenderSaysGPUPowerNotMeasured(t *testing.T) {
+	for result, want := range map[string]string{
+		`{"gpu_power":{"measured":false,"note":"` + engine.GPUNotConfigured + `"}}`: "GPU power: " + engine.GPUNotConfigured,
+		`{"model_id":"m"}`: "GPU power: not measured: result.json has no gpu_power",
+	} {
+		in := fixtureInput(t)
+		in.ResultJSON = []byte(result)
+		_, doc := render(t, in)
+		if lines, rows := gpuHeader(t, doc); !slices.Equal(lines, []string{want}) || rows != nil {
+			t.Errorf("header %q %q, want %q", lines, rows, want)
+		}
+		for title := range charts(t, doc) {
+			if strings.Contains(title, "GPU") {
+				t.Errorf("chart %q without GPU figures", title)
+			}
+		}
+	}
+}
+
+// A GPU model of unknown board power gets no TDP line.
+func TestRenderGPUPowerWithoutTDP(t *testing.T) {
+	in := gpuRun(t)
+	var rows []engine.SliceRow
+	if err := json.Unmarshal(in.Timeseries, &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.GPU != nil {
+			r.GPU.Model, r.GPU.TDPWatts = "NVIDIA L40S", 0
+		}
+	}
+	in.Timeseries, _ = json.Marshal(rows)
+	_, doc := render(t, in)
+	fig := charts(t, doc)["GPU power per GPU, average, by host"]
+	if got := legend(fig); !slices.Equal(got, []string{"gpu-node-a", "gpu-node-b"}) {
+		t.Errorf("legend %q", got)
 	}
 }

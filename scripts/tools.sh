@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the heavy test tools once into .cache/bin (ignored by git) so later
-# runs reuse them. Usage: scripts/tools.sh temporal|kubernetes|all
-# (kubernetes: the control plane for the Kubernetes tests, scripts/k8s-tools.sh)
+# runs reuse them. Usage: scripts/tools.sh temporal|kubernetes|prometheus|all
+# (kubernetes: the control plane for the Kubernetes tests, scripts/k8s-tools.sh;
+# prometheus: Debian's Prometheus server, which the GPU power test scrapes
+# a DCGM exporter stand-in with)
 #
 # .cache/bin is a link to a per-user folder (VIB_TOOL_CACHE, default
 # ~/.cache/vllm-inference-benchmark/bin), so every clone on a machine, CI's
@@ -22,9 +24,21 @@ temporal() {
   go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 }
 
+# Debian's package, unpacked without root (apt-get download takes no lock).
+prometheus() (
+  [ -x "$GOBIN/prometheus" ] && exit 0
+  echo "fetching Debian's prometheus package into $GOBIN" >&2
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download -q prometheus)
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  cp "$tmp/root/usr/bin/prometheus" "$GOBIN/prometheus"
+)
+
 case "${1:-all}" in
   temporal) temporal ;;
   kubernetes) scripts/k8s-tools.sh all ;;
-  all) temporal && scripts/k8s-tools.sh all ;;
-  *) echo "usage: $0 temporal|kubernetes|all" >&2; exit 2 ;;
+  prometheus) prometheus ;;
+  all) temporal && prometheus && scripts/k8s-tools.sh all ;;
+  *) echo "usage: $0 temporal|kubernetes|prometheus|all" >&2; exit 2 ;;
 esac
