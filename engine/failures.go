@@ -10,8 +10,9 @@ import (
 )
 
 // Failures are result.json's account of what failed where: each replica's
-// requests by how they ended, its failures by reason, and the slices in
-// which it could not be reached at all.
+// requests by how they ended, its failures by reason, the slices in which
+// it could not be reached at all, and its TTFT and ITL p99 (a slow replica
+// beside healthy ones).
 type Failures struct {
 	FailedPct float64           `json:"failed_pct"` // failed / (completed + failed), all replicas
 	Replicas  []ReplicaFailures `json:"replicas"`
@@ -29,8 +30,11 @@ type ReplicaFailures struct {
 	Reasons     []ReasonCount `json:"failed_by_reason"`
 	// UnreachableSlices (from 1) are the slices in which every request sent
 	// to the replica failed to connect.
-	UnreachableSlices []int `json:"unreachable_slices,omitempty"`
+	UnreachableSlices []int   `json:"unreachable_slices,omitempty"`
+	TTFTP99Ms         float64 `json:"ttft_p99_ms"`
+	ITLP99Ms          float64 `json:"itl_p99_ms"`
 	reasons           map[string]int
+	ttft, itl         metrics.Histogram
 }
 
 // ReasonCount is how many requests failed for one reason.
@@ -62,6 +66,10 @@ func (f *failureCounter) addUnit(slice, replica int, recs []metrics.Record) {
 			continue
 		case rec.Success:
 			r.Completed++
+			r.ttft.Add(rec.TTFT)
+			for _, gap := range rec.ITL {
+				r.itl.Add(gap)
+			}
 		default:
 			r.Failed++
 			reason := metrics.FailureReason(rec.Error)
@@ -91,6 +99,12 @@ func (f *failureCounter) result() Failures {
 			r.Reasons = []ReasonCount{}
 		}
 		r.FailedPct = pctOf(r.Failed, r.Completed+r.Failed)
+		if r.ttft.Count > 0 {
+			r.TTFTP99Ms = r.ttft.Quantile(0.99) * 1000
+		}
+		if r.itl.Count > 0 {
+			r.ITLP99Ms = r.itl.Quantile(0.99) * 1000
+		}
 		completed, failed = completed+r.Completed, failed+r.Failed
 		if n := len(r.UnreachableSlices); n > unreachableWarnAfter {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("replica %d was unreachable in %d slices (first %d, last %d): every request sent to it failed to connect",

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -24,8 +25,9 @@ func TestAggregateCountsFailuresByReplicaAndReason(t *testing.T) {
 		for replica := range 2 {
 			var recs []metrics.Record
 			for i := range perUnit {
+				slow := 1 + 4*float64(replica) // replica 1 answers 5 times slower
 				r := metrics.Record{Index: slice*perUnit + i, Replica: replica, Status: metrics.StatusCompleted, Success: true,
-					TTFT: 0.01, Latency: 0.02, OutputTokens: 2, ITL: []float64{0.01}}
+					TTFT: 0.01 * slow, Latency: 0.02 * slow, OutputTokens: 2, ITL: []float64{0.002 * slow}}
 				switch {
 				case replica == 1 && slice > 0:
 					r = metrics.Record{Index: r.Index, Replica: 1, Status: metrics.StatusFailed, Error: refused, ITL: []float64{}}
@@ -65,6 +67,10 @@ func TestAggregateCountsFailuresByReplicaAndReason(t *testing.T) {
 	}
 	if len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0], "replica 1 was unreachable in 2 slices") {
 		t.Errorf("warnings %q", f.Warnings)
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) <= 0.01*want }
+	if !near(r0.TTFTP99Ms, 10) || !near(r1.TTFTP99Ms, 50) || !near(r0.ITLP99Ms, 2) || !near(r1.ITLP99Ms, 10) {
+		t.Errorf("TTFT p99 %v / %v ms, ITL p99 %v / %v ms; want 10 / 50 and 2 / 10", r0.TTFTP99Ms, r1.TTFTP99Ms, r0.ITLP99Ms, r1.ITLP99Ms)
 	}
 	if want := 100 * 23.0 / 60; f.FailedPct != want {
 		t.Errorf("failed %% %v, want %v", f.FailedPct, want)

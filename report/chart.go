@@ -170,10 +170,20 @@ type series struct {
 	reference    bool
 }
 
+// replicaName is "replica 1 (http://10.0.0.7:8000)", or "replica 1"
+// when the URL is unknown (a deployed server's pod address).
+func replicaName(replica int, urls []string) string {
+	if replica < len(urls) {
+		return fmt.Sprintf("replica %d (%s)", replica, urls[replica])
+	}
+	return fmt.Sprintf("replica %d", replica)
+}
+
 func lineClass(i int) string { return fmt.Sprintf("c%d d%d", i%len(palette), i/len(palette)%3) }
 
 // buildCharts lays out every chart that has something to show.
-func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
+// urls name the replicas in the legends where the request gave them.
+func buildCharts(rows []sliceRow, sliceSeconds float64, urls []string) []chartView {
 	rows = slices.Clone(rows)
 	slices.SortFunc(rows, func(a, b sliceRow) int {
 		return cmp.Or(cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Slice, b.Slice))
@@ -193,7 +203,7 @@ func buildCharts(rows []sliceRow, sliceSeconds float64) []chartView {
 	for _, m := range metrics {
 		lines := make([]series, len(replicas))
 		for i, r := range replicas {
-			lines[i] = series{label: fmt.Sprintf("replica %d", r), class: lineClass(i)}
+			lines[i] = series{label: replicaName(r, urls), class: lineClass(i)}
 		}
 		any := false
 		for _, r := range rows {

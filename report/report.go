@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	vllm "github.com/vibench/vllm-inference-benchmark/metrics"
@@ -45,6 +47,7 @@ type page struct {
 	RunID     string
 	Facts     []fact
 	Warnings  []string
+	Replicas  []replicaRow
 	GPU       gpuView
 	Table     string
 	Request   string
@@ -54,7 +57,41 @@ type page struct {
 	Palette   []string
 }
 
-type fact struct{ Name, Value string }
+type fact struct {
+	Name, Value string
+	Bad         bool // highlighted: the figure needs the reader's attention
+}
+
+// replicaRow is one line of the header's per-replica table.
+type replicaRow struct {
+	Name, URL                 string
+	Completed, Failed         int
+	FailedPct                 float64
+	Bad                       bool
+	TTFTP99, ITLP99, WattsGPU string
+}
+
+// request is what the report reads of request.json.
+type request struct {
+	SliceSeconds float64  `json:"slice_seconds"`
+	DatasetName  string   `json:"dataset_name"`
+	BaseURL      string   `json:"base_url"`
+	Replicas     []string `json:"replicas_base_urls"`
+	Deploy       string   `json:"deploy"`
+	RampUp       string   `json:"ramp_up_strategy"`
+}
+
+// urls are the replicas' servers as the request names them (none for
+// deployed servers, whose pod addresses the request does not hold).
+func (r request) urls() []string {
+	if len(r.Replicas) > 0 {
+		return r.Replicas
+	}
+	if r.BaseURL != "" {
+		return []string{r.BaseURL}
+	}
+	return nil
+}
 
 // gpuView is the header's GPU power: the run's figures in a line, why they
 // are missing or partial, and a row per host and replica pod.
@@ -73,13 +110,16 @@ func (gpuRow) Whole(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64
 
 // resultSummary is the part of result.json shown above the table.
 type resultSummary struct {
-	Date       string  `json:"date"`
-	ModelID    string  `json:"model_id"`
-	Label      *string `json:"label"`
-	Duration   float64 `json:"duration"`
-	Completed  int     `json:"completed"`
-	Failed     int     `json:"failed"`
-	Accounting *struct {
+	Date    string `json:"date"`
+	ModelID string `json:"model_id"`
+	// RequestRate is each replica's (a number, or "inf" as vLLM writes it).
+	RequestRate       json.RawMessage `json:"request_rate"`
+	RequestThroughput float64         `json:"request_throughput"`
+	Label             *string         `json:"label"`
+	Duration          float64         `json:"duration"`
+	Completed         int             `json:"completed"`
+	Failed            int             `json:"failed"`
+	Accounting        *struct {
 		Scheduled   int    `json:"scheduled"`
 		Interrupted int    `json:"interrupted"`
 		NotRun      int    `json:"not_run"`
@@ -93,8 +133,11 @@ type resultSummary struct {
 		FailedPct float64 `json:"failed_pct"`
 		Replicas  []struct {
 			Replica   int     `json:"replica"`
+			Completed int     `json:"completed"`
 			Failed    int     `json:"failed"`
 			FailedPct float64 `json:"failed_pct"`
+			TTFTP99   float64 `json:"ttft_p99_ms"`
+			ITLP99    float64 `json:"itl_p99_ms"`
 			Reasons   []struct {
 				Reason string `json:"reason"`
 				Count  int    `json:"count"`
@@ -118,27 +161,24 @@ func withoutConsoleTips(table string) string {
 // Render writes the report page for in.
 func Render(w io.Writer, in Input) error {
 	p := page{RunID: in.RunID, Table: withoutConsoleTips(in.Table), Palette: palette}
-	sliceSeconds := 0.0
+	var req request
 	if len(in.RequestJSON) > 0 {
-		var pretty bytes.Buffer
-		if err := json.Indent(&pretty, in.RequestJSON, "", "  "); err != nil {
-			return fmt.Errorf("report: request.json: %w", err)
-		}
-		p.Request = pretty.String()
-		var req struct {
-			SliceSeconds float64 `json:"slice_seconds"`
-		}
 		if err := json.Unmarshal(in.RequestJSON, &req); err != nil {
 			return fmt.Errorf("report: request.json: %w", err)
 		}
-		sliceSeconds = req.SliceSeconds
+		shown, err := applicableSettings(in.RequestJSON, req)
+		if err != nil {
+			return fmt.Errorf("report: request.json: %w", err)
+		}
+		p.Request = shown
 	}
 	if len(in.ResultJSON) > 0 {
 		var res resultSummary
 		if err := json.Unmarshal(in.ResultJSON, &res); err != nil {
 			return fmt.Errorf("report: result.json: %w", err)
 		}
-		p.Facts, p.Warnings = summarize(res)
+		p.Facts, p.Warnings = summarize(res, req)
+		p.Replicas = replicaRows(res, req)
 		p.GPU = gpuSummary(res.GPU)
 	}
 	var rows []sliceRow
@@ -148,15 +188,15 @@ func Render(w io.Writer, in Input) error {
 		}
 	}
 	if len(rows) > 0 {
-		p.Charts = buildCharts(rows, sliceSeconds)
+		p.Charts = buildCharts(rows, req.SliceSeconds, req.urls())
 		for _, c := range p.Charts {
 			for _, l := range c.Lines {
 				p.Hover = p.Hover || len(l.Markers) > 0
 			}
 		}
 		p.SliceNote = "Each point is one slice of the run, plotted at the slice's start."
-		if sliceSeconds > 0 {
-			p.SliceNote = fmt.Sprintf("Each point is one %s s slice of the run, plotted at the slice's start.", formatValue(sliceSeconds))
+		if req.SliceSeconds > 0 {
+			p.SliceNote = fmt.Sprintf("Each point is one %s s slice of the run, plotted at the slice's start.", formatValue(req.SliceSeconds))
 		}
 	}
 	if err := pageTemplate.Execute(w, p); err != nil {
@@ -165,27 +205,30 @@ func Render(w io.Writer, in Input) error {
 	return nil
 }
 
-func summarize(r resultSummary) (facts []fact, warnings []string) {
+func summarize(r resultSummary, req request) (facts []fact, warnings []string) {
 	add := func(name, value string) {
 		if value != "" {
-			facts = append(facts, fact{name, value})
+			facts = append(facts, fact{Name: name, Value: value})
 		}
 	}
 	add("Model", r.ModelID)
-	add("Date", r.Date)
+	add("Date", isoDate(r.Date))
 	if r.Label != nil {
 		add("Label", *r.Label)
 	}
 	add("Duration", formatValue(r.Duration)+" s")
+	add("Request rate", rateFact(r, req))
+	add("Throughput", formatValue(r.RequestThroughput)+" req/s")
 	if a := r.Accounting; a != nil {
 		add("Scheduled", fmt.Sprint(a.Scheduled))
 	}
 	add("Completed", fmt.Sprint(r.Completed))
-	failed := fmt.Sprint(r.Failed)
+	failed := fact{Name: "Failed", Value: fmt.Sprint(r.Failed)}
 	if f := r.Failures; f != nil && r.Failed > 0 {
-		failed += fmt.Sprintf(" (%.1f%%)", f.FailedPct)
+		failed.Value += fmt.Sprintf(" (%.1f%%)", f.FailedPct)
+		failed.Bad = f.FailedPct > vllm.FailedWarnPct
 	}
-	add("Failed", failed)
+	facts = append(facts, failed)
 	if a := r.Accounting; a != nil {
 		add("Interrupted", fmt.Sprint(a.Interrupted))
 		add("Not run", fmt.Sprint(a.NotRun))
@@ -214,6 +257,129 @@ func summarize(r resultSummary) (facts []fact, warnings []string) {
 		warnings = append(warnings, "Client health: "+h.Warning)
 	}
 	return facts, warnings
+}
+
+// isoDate writes vLLM's date (20060102-150405, the aggregating machine's
+// local time) as 2006-01-02 15:04:05; anything else as it is.
+func isoDate(date string) string {
+	t, err := time.Parse("20060102-150405", date)
+	if err != nil {
+		return date
+	}
+	return t.Format(time.DateTime)
+}
+
+// rateFact says the configured rate is each replica's, and the total.
+func rateFact(r resultSummary, req request) string {
+	rate := strings.Trim(string(r.RequestRate), `"`)
+	if rate == "" {
+		return ""
+	}
+	n := len(req.urls())
+	if f := r.Failures; f != nil && len(f.Replicas) > 0 {
+		n = len(f.Replicas)
+	}
+	perReplica, err := strconv.ParseFloat(rate, 64)
+	if n <= 1 || err != nil || math.IsInf(perReplica, 0) {
+		return rate + " req/s per replica"
+	}
+	return fmt.Sprintf("%s req/s per replica × %d = %s req/s", formatValue(perReplica), n, formatValue(perReplica*float64(n)))
+}
+
+// replicaRows is the per-replica table: its server, requests, latency and
+// GPU power where the run knows each.
+func replicaRows(r resultSummary, req request) []replicaRow {
+	if r.Failures == nil {
+		return nil
+	}
+	urls := req.urls()
+	watts := map[int]float64{}
+	if g := r.GPU; g != nil {
+		for _, rep := range g.Replicas {
+			watts[rep.Replica] = rep.AvgWattsGPU
+		}
+	}
+	ms := func(v float64) string {
+		if v == 0 {
+			return "—"
+		}
+		return formatValue(v) + " ms"
+	}
+	var rows []replicaRow
+	for _, rep := range r.Failures.Replicas {
+		row := replicaRow{Name: fmt.Sprintf("replica %d", rep.Replica), URL: "—", Completed: rep.Completed, Failed: rep.Failed,
+			FailedPct: rep.FailedPct, Bad: rep.FailedPct > vllm.FailedWarnPct, TTFTP99: ms(rep.TTFTP99), ITLP99: ms(rep.ITLP99), WattsGPU: "—"}
+		if rep.Replica < len(urls) {
+			row.URL = urls[rep.Replica]
+		}
+		if w, ok := watts[rep.Replica]; ok {
+			row.WattsGPU = strconv.FormatFloat(w, 'f', 0, 64) + " W"
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// applicableSettings is request.json, indented, without the settings the
+// run did not use: other datasets' lengths, host and port beside server
+// URLs, Kubernetes sizing for existing servers, ramp-up rates without a
+// ramp-up.
+func applicableSettings(body []byte, req request) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", fmt.Errorf("not a JSON object")
+	}
+	var out bytes.Buffer
+	out.WriteString("{")
+	first := true
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		key, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return "", err
+		}
+		if !applies(key, req) {
+			continue
+		}
+		if !first {
+			out.WriteString(",")
+		}
+		first = false
+		k, _ := json.Marshal(key)
+		fmt.Fprintf(&out, "%s:%s", k, value)
+	}
+	out.WriteString("}")
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, out.Bytes(), "", "  "); err != nil {
+		return "", err
+	}
+	return pretty.String(), nil
+}
+
+// kubernetesOnly are the settings of a run that deploys its servers.
+var kubernetesOnly = []string{"replica_count", "gpu_type", "namespace", "image", "vllm_args", "hf_token_secret",
+	"model_storage_pvc", "node_selector", "keep_deployment", "ready_timeout_seconds", "replica_gone_limit_seconds",
+	"vllm_version", "cpu", "memory", "shm_size"}
+
+func applies(key string, req request) bool {
+	for _, dataset := range []string{"sonnet", "random", "sharegpt"} {
+		if strings.HasPrefix(key, dataset+"_") && req.DatasetName != dataset {
+			return false
+		}
+	}
+	switch {
+	case (key == "host" || key == "port") && req.urls() != nil:
+		return false
+	case strings.HasPrefix(key, "ramp_up_") && req.RampUp == "":
+		return false
+	case slices.Contains(kubernetesOnly, key) && req.Deploy != "kubernetes":
+		return false
+	}
+	return true
 }
 
 // gpuSummary is the header's GPU power: never left out, so a run without

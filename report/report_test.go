@@ -233,7 +233,10 @@ func TestRenderFixtureChartsMatchData(t *testing.T) {
 				t.Fatalf("%d polylines, want one per replica", len(lines))
 			}
 			for _, line := range lines {
-				replica, _ := strconv.Atoi(strings.TrimPrefix(attr(line, "data-series"), "replica "))
+				var replica int
+				if _, err := fmt.Sscanf(attr(line, "data-series"), "replica %d (http://127.0.0.1:", &replica); err != nil {
+					t.Fatalf("series %q does not name its replica and server: %v", attr(line, "data-series"), err)
+				}
 				var want2 [][2]float64 // slice seconds, value
 				for _, r := range rows {
 					if v, ok := want.value(r); ok && r.Replica == replica {
@@ -288,13 +291,22 @@ func TestRenderShowsTableRequestAndNoExternalURLs(t *testing.T) {
 	if got := text(pres[0]); got != want {
 		t.Errorf("table differs:\n%s\nwant\n%s", got, want)
 	}
-	var shown, stored any
+	// The request as the run used it: a sonnet run on two server URLs,
+	// deployed by no one, shows no random lengths, host, port or
+	// Kubernetes settings.
+	var shown, stored map[string]any
 	if err := json.Unmarshal([]byte(text(pres[1])), &shown); err != nil {
 		t.Fatalf("request is not JSON: %v", err)
 	}
 	_ = json.Unmarshal(in.RequestJSON, &stored)
-	if fmt.Sprint(shown) != fmt.Sprint(stored) || !strings.Contains(text(pres[1]), "\n  \"host\"") {
-		t.Errorf("request not shown pretty and whole:\n%s", text(pres[1]))
+	for _, unused := range []string{"host", "port", "random_input_len", "random_output_len", "ready_timeout_seconds"} {
+		if _, ok := stored[unused]; !ok {
+			t.Fatalf("fixture request lacks %s", unused)
+		}
+		delete(stored, unused)
+	}
+	if fmt.Sprint(shown) != fmt.Sprint(stored) || !strings.HasPrefix(text(pres[1]), "{\n  \"num_prompts\": 1200,\n  \"request_rate\"") {
+		t.Errorf("request not shown pretty with the settings that apply:\n%s", text(pres[1]))
 	}
 	if !strings.Contains(text(doc), "meta-llama/Llama-3.1-405B-Instruct-FP8") {
 		t.Error("model missing from the summary")
@@ -506,6 +518,58 @@ func TestRenderOpensWithFailuresByReplicaAndReason(t *testing.T) {
 	}
 	if !strings.Contains(text(doc), "1204 (37.6%)") {
 		t.Error("the failed count does not carry its share")
+	}
+	bad := findAll(doc, func(n *html.Node) bool { return n.Data == "dd" && hasClass(n, "bad") })
+	if len(bad) != 1 || text(bad[0]) != "1204 (37.6%)" {
+		t.Errorf("the failed share is not highlighted: %d highlighted facts", len(bad))
+	}
+}
+
+// The header says when the run ran, that the configured rate is each
+// replica's (and the total), and has a row per replica with its server,
+// requests, latency and GPU power.
+func TestRenderHeaderRatePerReplicaAndReplicaTable(t *testing.T) {
+	in := fixtureInput(t)
+	var result map[string]any
+	if err := json.Unmarshal(in.ResultJSON, &result); err != nil {
+		t.Fatal(err)
+	}
+	result["failures"] = engine.Failures{FailedPct: 2.5, Replicas: []engine.ReplicaFailures{
+		{Replica: 0, Completed: 1200, TTFTP99Ms: 116.5, ITLP99Ms: 28.8, Reasons: []engine.ReasonCount{}},
+		{Replica: 1, Completed: 1170, Failed: 30, FailedPct: 2.5, TTFTP99Ms: 240, ITLP99Ms: 31, Reasons: []engine.ReasonCount{}}}}
+	b, err := json.Marshal(result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.ResultJSON = b
+	_, doc := render(t, in)
+	facts := map[string]string{}
+	for _, div := range findAll(doc, func(n *html.Node) bool { return n.Data == "div" && n.Parent != nil && hasClass(n.Parent, "facts") }) {
+		dt, dd := findAll(div, tag("dt")), findAll(div, tag("dd"))
+		facts[text(dt[0])] = text(dd[0])
+	}
+	if facts["Date"] != "2026-11-27 04:56:29" || facts["Request rate"] != "20 req/s per replica × 2 = 40 req/s" ||
+		!strings.HasPrefix(facts["Throughput"], "39.9") {
+		t.Errorf("facts %q", facts)
+	}
+	tables := findAll(doc, func(n *html.Node) bool { return n.Data == "table" && hasClass(n, "replicas") })
+	if len(tables) != 1 {
+		t.Fatalf("%d replica tables", len(tables))
+	}
+	var rows []string
+	for _, tr := range findAll(tables[0], tag("tr"))[1:] {
+		var cells []string
+		for _, td := range findAll(tr, tag("td")) {
+			cells = append(cells, text(td))
+		}
+		rows = append(rows, strings.Join(cells, " | "))
+	}
+	want := []string{
+		"replica 0 | http://127.0.0.1:18000 | 1200 | 0 (0.0%) | 116 ms | 28.8 ms | —",
+		"replica 1 | http://127.0.0.1:18001 | 1170 | 30 (2.5%) | 240 ms | 31 ms | —",
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("replica rows\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }
 
