@@ -199,3 +199,27 @@ func TestRampUpRules(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// The examples the README points to are requests the tool takes.
+func TestExamplesAreValidRequests(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.json")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs, err := config.Parse(b)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		for _, r := range reqs {
+			if err := r.Defaults().Validate(); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+		}
+	}
+}
