@@ -279,13 +279,29 @@ func subcommands(t *testing.T, dir string) map[string]bool {
 	out := map[string]bool{}
 	for _, f := range p.files {
 		ast.Inspect(f, func(n ast.Node) bool {
-			kv, ok := n.(*ast.KeyValueExpr)
-			if !ok {
-				return true
-			}
-			key, okKey := stringLit(kv.Key)
-			if v, ok := kv.Value.(*ast.Ident); ok && okKey && funcs[v.Name] {
-				out[key] = true
+			switch n := n.(type) {
+			case *ast.KeyValueExpr: // map[string]func{"bench": runBench}
+				key, okKey := stringLit(n.Key)
+				if v, ok := n.Value.(*ast.Ident); ok && okKey && funcs[v.Name] {
+					out[key] = true
+				}
+			case *ast.CompositeLit: // command{name: "bench", setup: benchCommand}
+				name, hasFunc := "", false
+				for _, e := range n.Elts {
+					kv, ok := e.(*ast.KeyValueExpr)
+					if !ok {
+						continue
+					}
+					if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "name" {
+						name, _ = stringLit(kv.Value)
+					}
+					if v, ok := kv.Value.(*ast.Ident); ok && funcs[v.Name] {
+						hasFunc = true
+					}
+				}
+				if name != "" && hasFunc {
+					out[name] = true
+				}
 			}
 			return true
 		})

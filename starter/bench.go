@@ -185,13 +185,17 @@ func benchExtras(res *engine.BenchResult, health engine.Health) ([]metrics.Extra
 	if err != nil {
 		return nil, err
 	}
+	failures, err := metrics.Extra("failures", res.Outcome.Failures)
+	if err != nil {
+		return nil, err
+	}
 	req := res.Plan.Request
 	h, err := metrics.Extra("client_health", clientHealth{Health: health,
 		RequestedRate: config.Rate(health.RequestedRate), Transport: loadgen.TransportFor(req.URL())})
 	if err != nil {
 		return nil, err
 	}
-	return []metrics.ExtraField{acc, h}, nil
+	return []metrics.ExtraField{acc, failures, h}, nil
 }
 
 // Below these the self-check has too little to judge by.

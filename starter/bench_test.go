@@ -68,6 +68,9 @@ func TestBenchAtInfRateSavesStrictJSON(t *testing.T) {
 	if tr, _ := health["transport"].(string); tr == "" {
 		t.Errorf("client_health names no transport: %v", health)
 	}
+	if f, _ := res["failures"].(map[string]any); len(asList(f["replicas"])) != 1 {
+		t.Errorf("failures %v, want one replica's account", res["failures"])
+	}
 	if acc, _ := res["run_accounting"].(map[string]any); acc["scheduled"] != float64(20) {
 		t.Errorf("run_accounting %v", res["run_accounting"])
 	}
@@ -176,4 +179,9 @@ func TestMissingTokenizerSaysWhatToGive(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "--tokenizer DIR") || !strings.Contains(errOut, "tokenizer.json") {
 		t.Errorf("a hub id as --tokenizer: exit %d: %s", code, errOut)
 	}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
