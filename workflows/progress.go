@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,8 +137,10 @@ func (r *run) progress() Progress {
 }
 
 // Markdown renders the progress for the Web UI's current details: a few
-// short lines (no table, which not every Web UI renders), slices counted
-// from 1, "—" where there is no data yet.
+// short lines (no table, which not every Web UI renders, and a pane that
+// shows about ten lines), slices counted from 1, "—" where there is no data
+// yet. Replicas that fail come first; past maxReplicaLines the healthy
+// rest share one line.
 func (p Progress) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s** · slice %s of %d · %d done · %d replica(s)", p.Phase, orDash(p.SlicesStarted), p.SlicesTotal,
@@ -151,26 +155,34 @@ func (p Progress) Markdown() string {
 	for _, warning := range p.Warnings {
 		fmt.Fprintf(&b, "**WARNING**: %s\n\n", warning)
 	}
-	fmt.Fprintf(&b, "- run: %s\n", requestsLine(p.Completed, p.Failed, p.Interrupted, topFailures(p.ByReplica)))
+	run := requestsLine(p.Completed, p.Failed, p.Interrupted, topFailures(p.ByReplica))
 	if p.Completed > 0 {
-		fmt.Fprintf(&b, "- run latency: %s\n", p.Run.line())
+		run += fmt.Sprintf(" · TTFT p99 %.1f ms · ITL p99 %.1f ms · %.1f out tok/s", p.Run.TTFTp99, p.Run.ITLp99, p.Run.OutTokS)
 	}
-	for _, rp := range p.ByReplica {
+	fmt.Fprintf(&b, "- run: %s\n", run)
+	replicas := slices.Clone(p.ByReplica)
+	slices.SortStableFunc(replicas, func(a, b ReplicaProgress) int { return cmp.Compare(b.Failed, a.Failed) })
+	for i, rp := range replicas {
+		if i >= maxReplicaLines && rp.Failed == 0 {
+			fmt.Fprintf(&b, "- %d more replica(s), none failing\n", len(replicas)-i)
+			break
+		}
 		reason, n := topReason(rp.Failures)
 		line := requestsLine(rp.Completed, rp.Failed, rp.Interrupted, map[string]int{reason: n})
 		if rp.Completed > 0 {
 			line += fmt.Sprintf(" · TTFT p99 %.1f ms", rp.TTFTp99)
 		}
-		fmt.Fprintf(&b, "- replica %d %s: %s\n", rp.Replica, rp.URL, line)
-	}
-	if p.SlicesDone > 0 && p.LatestSlice > 0 {
-		fmt.Fprintf(&b, "- slice %d: %s\n", p.LatestSlice, p.Latest.line())
+		fmt.Fprintf(&b, "- replica %d (%s): %s\n", rp.Replica, rp.URL, line)
 	}
 	return b.String()
 }
 
-// requestsLine is "5400 ok · 822 failed (13.2%, 800 connection refused) ·
-// 0 interrupted", or "—" before any request ended.
+// maxReplicaLines is how many replicas the current details list one by one
+// when the others have no failures.
+const maxReplicaLines = 4
+
+// requestsLine is "5400 ok · 822 failed (13.2%, 800 connection refused)",
+// with "· 3 interrupted" when some were, or "—" before any request ended.
 func requestsLine(completed, failed, interrupted int, failures map[string]int) string {
 	if completed+failed+interrupted == 0 {
 		return "—"
@@ -183,7 +195,10 @@ func requestsLine(completed, failed, interrupted int, failures map[string]int) s
 		}
 		line += ")"
 	}
-	return line + fmt.Sprintf(" · %d interrupted", interrupted)
+	if interrupted > 0 {
+		line += fmt.Sprintf(" · %d interrupted", interrupted)
+	}
+	return line
 }
 
 // topFailures adds up the replicas' failures by reason.
@@ -195,11 +210,6 @@ func topFailures(replicas []ReplicaProgress) map[string]int {
 		}
 	}
 	return all
-}
-
-func (s Stats) line() string {
-	return fmt.Sprintf("TTFT p50/p99 %.1f/%.1f ms · ITL p50/p99 %.1f/%.1f ms · %.1f out tok/s",
-		s.TTFTp50, s.TTFTp99, s.ITLp50, s.ITLp99, s.OutTokS)
 }
 
 func orDash(n int) string {

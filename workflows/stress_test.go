@@ -3,9 +3,11 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -829,7 +831,7 @@ func TestProgressWarnsOfAnUnreachableReplica(t *testing.T) {
 		t.Errorf("warnings %q", p.Warnings)
 	}
 	md := p.Markdown()
-	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "- replica 1 http://replica-1:8000: 3 ok · 161 failed (98.2%, 160 connection refused) · 0 interrupted") {
+	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "- replica 1 (http://replica-1:8000): 3 ok · 161 failed (98.2%, 160 connection refused) · TTFT p99") {
 		t.Errorf("current details do not show the dead replica:\n%s", md)
 	}
 }
@@ -900,12 +902,38 @@ func TestSearchAttributesMarkAFailingRun(t *testing.T) {
 func TestProgressMarkdownBeforeData(t *testing.T) {
 	md := Progress{Phase: PhaseWaiting, SlicesTotal: 139, Replicas: 2,
 		ByReplica: []ReplicaProgress{{Replica: 0, URL: "http://replica-0:8000"}}}.Markdown()
-	for _, want := range []string{"**waiting-ready** · slice — of 139 · 0 done · 2 replica(s)", "- run: —\n", "- replica 0 http://replica-0:8000: —\n"} {
+	for _, want := range []string{"**waiting-ready** · slice — of 139 · 0 done · 2 replica(s)", "- run: —\n", "- replica 0 (http://replica-0:8000): —\n"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("current details lack %q:\n%s", want, md)
 		}
 	}
 	if strings.Contains(md, "latency") || strings.Contains(md, "- slice") {
 		t.Errorf("current details show figures before data:\n%s", md)
+	}
+}
+
+// With eight replicas the current details stay short: the failing replica
+// first, then healthy ones up to four lines, the rest in one line.
+func TestProgressMarkdownKeepsManyReplicasShort(t *testing.T) {
+	p := Progress{Phase: PhaseLoading, SlicesStarted: 3, SlicesDone: 2, SlicesTotal: 139, Replicas: 8, Completed: 700, Failed: 20}
+	for i := range 8 {
+		rp := ReplicaProgress{Replica: i, URL: fmt.Sprintf("http://r%d:8000", i), Completed: 100, TTFTp99: 110}
+		if i == 5 {
+			rp.Completed, rp.Failed, rp.Failures = 0, 20, map[string]int{"HTTP 500 Internal Server Error": 20}
+		}
+		p.ByReplica = append(p.ByReplica, rp)
+	}
+	md := p.Markdown()
+	lines := strings.Split(strings.TrimSpace(md), "\n")
+	want := []string{
+		"- run: 700 ok · 20 failed (2.8%, 20 HTTP 500 Internal Server Error) · TTFT p99 0.0 ms · ITL p99 0.0 ms · 0.0 out tok/s",
+		"- replica 5 (http://r5:8000): 0 ok · 20 failed (100.0%, 20 HTTP 500 Internal Server Error)",
+		"- replica 0 (http://r0:8000): 100 ok · 0 failed · TTFT p99 110.0 ms",
+		"- replica 1 (http://r1:8000): 100 ok · 0 failed · TTFT p99 110.0 ms",
+		"- replica 2 (http://r2:8000): 100 ok · 0 failed · TTFT p99 110.0 ms",
+		"- 4 more replica(s), none failing",
+	}
+	if len(lines) != 2+len(want) || !slices.Equal(lines[2:], want) {
+		t.Errorf("current details:\n%s\nwant after the header:\n%s", md, strings.Join(want, "\n"))
 	}
 }
