@@ -64,14 +64,14 @@ fi
 shot_pid=
 if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
   # The Web UI's live view of the run (summary, current details), taken
-  # while its last slice runs.
+  # with two slices to go.
   mkdir -p "$DEMO_SCREENSHOTS"
   (
     for _ in $(seq 1 180); do
       progress=$(temporal workflow query --address "$TEMPORAL_ADDRESS" --workflow-id "$id" --name progress -o json 2>/dev/null || true)
       done_=$(grep -o '"slices_done": *[0-9]*' <<<"$progress" | grep -o '[0-9]*$' || echo 0)
       total=$(grep -o '"slices_total": *[0-9]*' <<<"$progress" | grep -o '[0-9]*$' || echo 0)
-      ((total > 0 && done_ >= (total > 1 ? total - 1 : 1))) && break
+      ((total > 0 && done_ >= (total > 2 ? total - 2 : 1))) && break
       sleep 1
     done
     run_id=$(temporal workflow describe --address "$TEMPORAL_ADDRESS" --workflow-id "$id" -o json | grep -o '"runId": *"[^"]*"' | head -1 | cut -d'"' -f4)
@@ -86,6 +86,8 @@ echo "This run:        $TEMPORAL_UI/namespaces/default/workflows/$id"
 if [[ -n "${DEMO_SCREENSHOTS:-}" ]]; then
   wait "$shot_pid" || echo "demo: the mid-run screenshot failed" >&2
   scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id" "$DEMO_SCREENSHOTS/webui.png" 1400x1000
+  run_id=$(temporal workflow describe --address "$TEMPORAL_ADDRESS" --workflow-id "$id" -o json | grep -o '"runId": *"[^"]*"' | head -1 | cut -d'"' -f4)
+  scripts/screenshot.sh "$TEMPORAL_UI/namespaces/default/workflows/$id/$run_id/user-metadata" "$DEMO_SCREENSHOTS/webui-details.png" 1400x1000
   scripts/screenshot.sh "$BENCHMARK_RESULTS_DIRECTORY/$id/report.html" "$DEMO_SCREENSHOTS/report.png" 1400x2600
   echo "Screenshots:     $DEMO_SCREENSHOTS"
 fi

@@ -172,8 +172,14 @@ func (p Progress) Markdown() string {
 		if rp.Completed > 0 {
 			line += fmt.Sprintf(" · TTFT p99 %.1f ms", rp.TTFTp99)
 		}
-		fmt.Fprintf(&b, "- replica %d (%s): %s\n", rp.Replica, rp.URL, line)
+		if rp.URL != "" {
+			line += " · " + rp.URL // last: a URL followed by punctuation is linked with it
+		}
+		fmt.Fprintf(&b, "- replica %d: %s\n", rp.Replica, line)
 	}
+	// The Web UI sizes the details' frame about one line short of the
+	// content: a blank last paragraph is what it cuts.
+	b.WriteString("\n\u00a0\n")
 	return b.String()
 }
 

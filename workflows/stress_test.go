@@ -831,7 +831,7 @@ func TestProgressWarnsOfAnUnreachableReplica(t *testing.T) {
 		t.Errorf("warnings %q", p.Warnings)
 	}
 	md := p.Markdown()
-	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "- replica 1 (http://replica-1:8000): 3 ok · 161 failed (98.2%, 160 connection refused) · TTFT p99") {
+	if !strings.Contains(md, "**WARNING**: replica 1") || !strings.Contains(md, "- replica 1: 3 ok · 161 failed (98.2%, 160 connection refused) · TTFT p99 118.6 ms · http://replica-1:8000\n") {
 		t.Errorf("current details do not show the dead replica:\n%s", md)
 	}
 }
@@ -902,7 +902,7 @@ func TestSearchAttributesMarkAFailingRun(t *testing.T) {
 func TestProgressMarkdownBeforeData(t *testing.T) {
 	md := Progress{Phase: PhaseWaiting, SlicesTotal: 139, Replicas: 2,
 		ByReplica: []ReplicaProgress{{Replica: 0, URL: "http://replica-0:8000"}}}.Markdown()
-	for _, want := range []string{"**waiting-ready** · slice — of 139 · 0 done · 2 replica(s)", "- run: —\n", "- replica 0 (http://replica-0:8000): —\n"} {
+	for _, want := range []string{"**waiting-ready** · slice — of 139 · 0 done · 2 replica(s)", "- run: —\n", "- replica 0: — · http://replica-0:8000\n"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("current details lack %q:\n%s", want, md)
 		}
@@ -927,10 +927,10 @@ func TestProgressMarkdownKeepsManyReplicasShort(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(md), "\n")
 	want := []string{
 		"- run: 700 ok · 20 failed (2.8%, 20 HTTP 500 Internal Server Error) · TTFT p99 0.0 ms · ITL p99 0.0 ms · 0.0 out tok/s",
-		"- replica 5 (http://r5:8000): 0 ok · 20 failed (100.0%, 20 HTTP 500 Internal Server Error)",
-		"- replica 0 (http://r0:8000): 100 ok · 0 failed · TTFT p99 110.0 ms",
-		"- replica 1 (http://r1:8000): 100 ok · 0 failed · TTFT p99 110.0 ms",
-		"- replica 2 (http://r2:8000): 100 ok · 0 failed · TTFT p99 110.0 ms",
+		"- replica 5: 0 ok · 20 failed (100.0%, 20 HTTP 500 Internal Server Error) · http://r5:8000",
+		"- replica 0: 100 ok · 0 failed · TTFT p99 110.0 ms · http://r0:8000",
+		"- replica 1: 100 ok · 0 failed · TTFT p99 110.0 ms · http://r1:8000",
+		"- replica 2: 100 ok · 0 failed · TTFT p99 110.0 ms · http://r2:8000",
 		"- 4 more replica(s), none failing",
 	}
 	if len(lines) != 2+len(want) || !slices.Equal(lines[2:], want) {
