@@ -25,12 +25,18 @@ fi
 case $out in /*) ;; *) out="$PWD/$out" ;; esac
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
-"$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+# A single-page app can keep headless Chromium from ever finishing: bounded,
+# and tried twice.
+shoot() {
+  timeout "${SHOT_TIMEOUT_S:-60}" "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync \
 	--hide-scrollbars --user-data-dir="$profile" --window-size="${size/x/,}" \
-	--virtual-time-budget="${WAIT_MS:-8000}" --screenshot="$out" "$url" 2>"$profile/chromium.log" || {
+	--virtual-time-budget="${WAIT_MS:-8000}" --screenshot="$out" "$url" 2>"$profile/chromium.log" && [[ -s $out ]]
+}
+rm -f "$out"
+shoot || shoot || {
+	echo "$0: no screenshot of $url" >&2
 	cat "$profile/chromium.log" >&2
 	exit 1
 }
-[[ -s $out ]] || { echo "$0: no screenshot written" >&2; cat "$profile/chromium.log" >&2; exit 1; }
 echo "$out"
