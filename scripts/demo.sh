@@ -8,6 +8,7 @@
 # default ~/.local/share/vllm-inference-benchmark/results (outside the source
 # tree). DEMO_SCREENSHOTS=DIR also saves headless Chromium screenshots there:
 # the run's Web UI page mid-run and at the end, and its report.
+# DEMO_CONFIG=FILE runs another request than examples/demo.json.
 # DEMO_KILL_REPLICA_AFTER=SECONDS kills replica 1's server that long after the
 # start, to show how a dead replica is reported.
 set -euo pipefail
@@ -56,7 +57,7 @@ pids+=($!)
 id="demo-$(date -u +%Y%m%d-%H%M%S)"
 echo "Temporal Web UI: $TEMPORAL_UI/namespaces/default/workflows"
 echo "Worker metrics:  http://127.0.0.1:9464/metrics"
-starter start --id "$id" --config examples/demo.json
+starter start --id "$id" --config "${DEMO_CONFIG:-examples/demo.json}"
 if [[ -n "${DEMO_KILL_REPLICA_AFTER:-}" ]]; then
   # What an operator sees when a server dies mid-run.
   (sleep "$DEMO_KILL_REPLICA_AFTER" && kill "${sims[1]}" && echo "demo: replica 1 (:18001) killed" >&2) &
