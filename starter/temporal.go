@@ -237,7 +237,7 @@ func resultCommand(fs *flag.FlagSet) runFunc {
 				b, _ := json.MarshalIndent(p, "", "  ")
 				fmt.Println(string(b))
 			} else {
-				fmt.Println(p.Markdown())
+				fmt.Println(strings.Join(liveLines(p, time.Now()), "\n")) // watch's view, not the Web UI's markdown
 			}
 			return nil
 		}

@@ -323,9 +323,9 @@ func (r *run) absorb(res activities.SliceResult) {
 		delete(r.pending, res.Slice)
 		delete(r.arrived, res.Slice)
 		r.c.SlicesDone++
-		workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
 		r.markHealth(r.ctx, false)
 	}
+	workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
 }
 
 // absorbReplica adds one replica's slice to its own figures.
@@ -347,7 +347,6 @@ func (r *run) absorbReplica(replica int, s *metrics.Summary) {
 	case s.Statuses.Completed > 0:
 		r.c.Unreachable[replica] = 0
 	}
-	workflow.SetCurrentDetails(r.ctx, r.progress().Markdown())
 }
 
 func (r *run) stop(reason string) {
