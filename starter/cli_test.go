@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,26 +9,12 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
-	"time"
 )
 
 // starterEnv runs the built command with env added to this process's.
 func starterEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, starterBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), code
+	return run(t, env, "", args...)
 }
 
 // Every command's -h, --help and help (also after an id, and as
@@ -41,10 +25,9 @@ func TestEveryCommandsHelpExits0WithoutAServer(t *testing.T) {
 	env := []string{"TEMPORAL_ADDRESS=" + addr}
 	for _, c := range commands() {
 		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {c.name, "help"}, {c.name, "some-id", "--help"}, {"help", c.name}} {
-			start := time.Now()
 			out, errOut, code := starterEnv(t, env, args...)
-			if code != 0 || errOut != "" || time.Since(start) > 2*time.Second {
-				t.Errorf("%v: exit %d in %s, stderr %q", args, code, time.Since(start), errOut)
+			if code != 0 || errOut != "" {
+				t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 			}
 			if !strings.HasPrefix(out, "starter "+c.name+": "+c.summary+"\n\nUsage:\n  starter "+c.name) {
 				t.Errorf("%v: not %s's help:\n%s", args, c.name, out)
