@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
@@ -45,14 +44,7 @@ func TestAggregateCountsFailuresByReplicaAndReason(t *testing.T) {
 			}
 		}
 	}
-	rate := config.Rate(1)
-	burst := 1.0
-	out, err := engine.Aggregate(t.Context(), store, "run", engine.AggregateOptions{
-		Request: config.Request{RequestRate: &rate, Burstiness: &burst, SliceSeconds: 10}, Model: "m"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := out.Failures
+	f := aggregateStored(t, store).Failures
 	if len(f.Replicas) != 2 {
 		t.Fatalf("replicas %+v", f.Replicas)
 	}

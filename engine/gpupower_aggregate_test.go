@@ -38,6 +38,13 @@ func aggregateGPU(t *testing.T, gpu ...*engine.GPUPower) *engine.Outcome {
 			}
 		}
 	}
+	return aggregateStored(t, store)
+}
+
+// aggregateStored aggregates the stored run "run" as a 1 req/s run in 10 s
+// slices.
+func aggregateStored(t *testing.T, store results.Store) *engine.Outcome {
+	t.Helper()
 	rate := config.Rate(1)
 	burst := 1.0
 	out, err := engine.Aggregate(t.Context(), store, "run", engine.AggregateOptions{
