@@ -3,6 +3,8 @@
 package chart
 
 import (
+	"github.com/vibench/vllm-inference-benchmark/internal/testtools"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -33,26 +35,7 @@ const (
 // helmBin finds the Helm CLI that scripts/k8s-tools.sh installs.
 func helmBin(t *testing.T) string {
 	t.Helper()
-	dirs := []string{os.Getenv("VIB_TOOLS_BIN"), "../.cache/bin"}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if p := filepath.Join(d, "helm"); fileExists(p) {
-			return p
-		}
-	}
-	msg := "helm is missing in .cache/bin: run scripts/k8s-tools.sh helm (make tools does)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+	return testtools.Bin(t, "helm", "scripts/k8s-tools.sh helm")
 }
 
 func helm(t *testing.T, args ...string) (string, error) {

@@ -4,6 +4,8 @@
 package e2e
 
 import (
+	"github.com/vibench/vllm-inference-benchmark/internal/testtools"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -34,18 +36,7 @@ const model = "meta-llama/Llama-3.1-405B-Instruct-FP8"
 
 func temporalBinary(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("VIB_TOOLS_BIN")
-	if dir == "" {
-		dir, _ = filepath.Abs("../.cache/bin")
-	}
-	path := filepath.Join(dir, "temporal")
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no Temporal CLI at %s: run `make tools`", path)
-		}
-		t.Skipf("no Temporal CLI at %s: run `make tools` (make test does)", path)
-	}
-	return path
+	return testtools.Bin(t, "temporal", "scripts/tools.sh temporal")
 }
 
 func waitPort(t *testing.T, addr string) {

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"github.com/vibench/vllm-inference-benchmark/internal/testtools"
+
 	"fmt"
 	"math"
 	"net"
@@ -54,25 +56,10 @@ func (e *dcgmExporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// prometheusBin is the Prometheus server scripts/tools.sh fetches: absent,
-// the test is skipped, unless VIB_TOOLS_BIN says where the tools must be.
+// prometheusBin is the Prometheus server scripts/tools.sh fetches.
 func prometheusBin(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("VIB_TOOLS_BIN"); dir != "" {
-		p := filepath.Join(dir, "prometheus")
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("prometheus is missing in VIB_TOOLS_BIN (%s): run scripts/tools.sh prometheus", dir)
-		}
-		return p
-	}
-	p, err := filepath.Abs(filepath.Join("..", ".cache", "bin", "prometheus"))
-	if err == nil {
-		_, err = os.Stat(p)
-	}
-	if err != nil {
-		t.Skip("prometheus is missing in .cache/bin: run scripts/tools.sh prometheus (make tools does)")
-	}
-	return p
+	return testtools.Bin(t, "prometheus", "scripts/tools.sh prometheus")
 }
 
 func freeAddr(t *testing.T) string {

@@ -6,10 +6,12 @@
 //
 // The binaries come from scripts/k8s-tools.sh (.cache/bin, or the directory
 // in VIB_TOOLS_BIN). Without them Start skips the test, or fails it when
-// the CI environment variable is set.
+// VIB_TOOLS_BIN or CI is set (internal/testtools).
 package k8stest
 
 import (
+	"github.com/vibench/vllm-inference-benchmark/internal/testtools"
+
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -135,35 +137,13 @@ func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.config) }
 // Clientset is the admin's client.
 func (c *Cluster) Clientset() *kubernetes.Clientset { return c.clientset }
 
-// toolsDir finds the directory with every binary: VIB_TOOLS_BIN, else the
-// nearest .cache/bin above the working directory.
+// toolsDir is the directory with every binary the cluster needs.
 func toolsDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("VIB_TOOLS_BIN")
-	if dir == "" {
-		dir = ".cache/bin"
-		if wd, err := os.Getwd(); err == nil {
-			for d := wd; ; d = filepath.Dir(d) {
-				if _, err := os.Stat(filepath.Join(d, ".cache", "bin")); err == nil {
-					dir = filepath.Join(d, ".cache", "bin")
-					break
-				}
-				if filepath.Dir(d) == d {
-					break
-				}
-			}
-		}
-	}
 	for _, b := range binaries {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			msg := fmt.Sprintf("k8stest: %s is missing in %s: run scripts/k8s-tools.sh (make tools does)", b, dir)
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
+		testtools.Bin(t, b, "scripts/k8s-tools.sh")
 	}
-	return dir
+	return testtools.Dir()
 }
 
 // serviceAccountKeys writes the key pair that signs ServiceAccount tokens.

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"github.com/vibench/vllm-inference-benchmark/internal/testtools"
+
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -61,17 +62,7 @@ func TestWorkerCompletesTheNamespacesSearchAttributes(t *testing.T) {
 // returns a client of its default namespace.
 func startDevServer(t *testing.T, flags ...string) client.Client {
 	t.Helper()
-	dir := os.Getenv("VIB_TOOLS_BIN")
-	if dir == "" {
-		dir, _ = filepath.Abs("../.cache/bin")
-	}
-	bin := filepath.Join(dir, "temporal")
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("VIB_TOOLS_BIN") != "" || os.Getenv("CI") != "" {
-			t.Fatalf("no Temporal CLI at %s: run `make tools`", bin)
-		}
-		t.Skipf("no Temporal CLI at %s: run `make tools` (make test does)", bin)
-	}
+	bin := testtools.Bin(t, "temporal", "scripts/tools.sh temporal")
 	addr := fmt.Sprintf("127.0.0.1:%d", freeport.Port(t))
 	host, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(bin, append([]string{"server", "start-dev", "--headless", "--ip", host, "--port", port,
