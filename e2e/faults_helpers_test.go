@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/vibench/vllm-inference-benchmark/engine"
@@ -285,20 +286,42 @@ func checkNothingLost(ctx context.Context, t *testing.T, store results.Store, ru
 // sliceWorkers counts the LoadSlice attempts each worker identity started.
 func sliceWorkers(ctx context.Context, t *testing.T, c client.Client, id string) map[string]int {
 	t.Helper()
-	scheduled := map[int64]string{}
 	counts := map[string]int{}
-	it := c.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[e.GetEventId()] = a.GetActivityType().GetName()
-		}
-		if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "LoadSlice" {
-			counts[a.GetIdentity()]++
+	for _, events := range runHistories(ctx, t, c, id) {
+		scheduled := map[int64]string{}
+		for _, e := range events {
+			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+				scheduled[e.GetEventId()] = a.GetActivityType().GetName()
+			}
+			if a := e.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == "LoadSlice" {
+				counts[a.GetIdentity()]++
+			}
 		}
 	}
 	return counts
+}
+
+// runHistories returns the events of a run's current execution, then of
+// each slice child it started (where its slices' activities ran).
+func runHistories(ctx context.Context, t *testing.T, c client.Client, id string) [][]*historypb.HistoryEvent {
+	t.Helper()
+	read := func(id string) []*historypb.HistoryEvent {
+		var events []*historypb.HistoryEvent
+		it := c.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatalf("history of %s: %v", id, err)
+			}
+			events = append(events, e)
+		}
+		return events
+	}
+	out := [][]*historypb.HistoryEvent{read(id)}
+	for _, e := range out[0] {
+		if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+			out = append(out, read(a.GetWorkflowId()))
+		}
+	}
+	return out
 }

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
@@ -350,35 +349,32 @@ func assertScoped(t *testing.T, kubeconfig string) {
 	}
 }
 
-// logActivityTimes logs how long each activity of a finished run took,
-// from its history (scheduled to closed), and returns their names.
+// logActivityTimes logs how long each activity of a finished run (its slice
+// children's included) took, from its history (scheduled to closed), and
+// returns their names.
 func logActivityTimes(t *testing.T, c client.Client, id string) []string {
 	t.Helper()
-	scheduled := map[int64]*historypb.HistoryEvent{}
 	var lines, names []string
-	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Logf("history of %s: %v", id, err)
-			return nil
-		}
-		var from int64
-		switch {
-		case e.GetActivityTaskScheduledEventAttributes() != nil:
-			scheduled[e.GetEventId()] = e
-			continue
-		case e.GetActivityTaskCompletedEventAttributes() != nil:
-			from = e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
-		case e.GetActivityTaskFailedEventAttributes() != nil:
-			from = e.GetActivityTaskFailedEventAttributes().GetScheduledEventId()
-		default:
-			continue
-		}
-		if s := scheduled[from]; s != nil {
-			name := s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
-			names = append(names, name)
-			lines = append(lines, fmt.Sprintf("%s %s", name, e.GetEventTime().AsTime().Sub(s.GetEventTime().AsTime()).Round(10*time.Millisecond)))
+	for _, events := range runHistories(context.Background(), t, c, id) {
+		scheduled := map[int64]*historypb.HistoryEvent{}
+		for _, e := range events {
+			var from int64
+			switch {
+			case e.GetActivityTaskScheduledEventAttributes() != nil:
+				scheduled[e.GetEventId()] = e
+				continue
+			case e.GetActivityTaskCompletedEventAttributes() != nil:
+				from = e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			case e.GetActivityTaskFailedEventAttributes() != nil:
+				from = e.GetActivityTaskFailedEventAttributes().GetScheduledEventId()
+			default:
+				continue
+			}
+			if s := scheduled[from]; s != nil {
+				name := s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+				names = append(names, name)
+				lines = append(lines, fmt.Sprintf("%s %s", name, e.GetEventTime().AsTime().Sub(s.GetEventTime().AsTime()).Round(10*time.Millisecond)))
+			}
 		}
 	}
 	t.Logf("activities of %s: %s", id, strings.Join(lines, ", "))

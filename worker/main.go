@@ -113,6 +113,7 @@ func run(log *zap.Logger, queues, metricsAddr string) error {
 		case "orchestration":
 			w := worker.New(c, workflows.OrchestrationTaskQueue, worker.Options{WorkerStopTimeout: 30 * time.Second})
 			w.RegisterWorkflowWithOptions(workflows.StressTestWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			w.RegisterWorkflowWithOptions(workflows.SliceWorkflow, workflow.RegisterOptions{Name: workflows.SliceWorkflowName})
 			for name, fn := range map[string]any{activities.DeployName: acts.Deploy, activities.WaitReadyName: acts.WaitReady, activities.TeardownName: acts.Teardown,
 				activities.ResolveEndpointsName: acts.ResolveEndpoints, activities.WaitReplicaName: acts.WaitReplica} {
 				w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})

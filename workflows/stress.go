@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -68,6 +69,8 @@ type Carry struct {
 	// Health and FailedPct are the values last set on the search attributes.
 	Health    string  `json:"health,omitempty"`
 	FailedPct float64 `json:"failed_pct,omitempty"`
+	// InFlight are the slice children not yet reported.
+	InFlight []InFlightSlice `json:"in_flight,omitempty"`
 }
 
 // Outcome is what a finished run returns.
@@ -169,27 +172,70 @@ func (r *run) start() error {
 	return nil
 }
 
-// runSlices starts slice k's activities on a timer at T0 + k*S (minus a
-// short lead), whatever the state of slice k-1, and collects their results.
+// runSlices starts slice k on a timer at T0 + k*S (minus a short lead),
+// whatever the state of slice k-1, and collects the slices' results. Each
+// slice is a child workflow that reports by signal, so continue-as-new
+// hands the slices in flight on and never delays the next one; runs from
+// before that ran the activities themselves and waited for them first.
 func (r *run) runSlices() error {
 	ctx := r.ctx
+	children := workflow.GetVersion(ctx, sliceChildrenVersion, workflow.DefaultVersion, 1) == 1
+	// Reports and cancellations still flow after the run is cancelled.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(r.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sliceCtx, cancelSlices := workflow.WithCancel(ctx)
-	inflight := 0
+	inflight := 0 // slice activities of the run itself (before slice children)
 	var sliceErr error
+	fail := func(err error) {
+		if err != nil && sliceErr == nil {
+			sliceErr = err
+		}
+	}
+	reports := workflow.GetSignalChannel(ctx, SliceReportSignal)
+	takeReports := func() {
+		var rep SliceReport
+		for reports.ReceiveAsync(&rep) {
+			fail(r.takeReport(rep))
+			rep = SliceReport{}
+		}
+	}
+	if children {
+		sel.AddReceive(reports, func(c workflow.ReceiveChannel, _ bool) {
+			var rep SliceReport
+			c.Receive(dctx, &rep)
+			fail(r.takeReport(rep))
+		})
+	}
+	// Slice children started by an earlier run of the chain: cancelled by
+	// id on a stop, waited for until their deadline.
+	inherited := slices.Clone(r.c.InFlight)
+	var started []workflow.ChildWorkflowFuture
 	stopped := func() bool { return r.c.Stopped || sliceErr != nil || ctx.Err() != nil }
 	cancelled := false
 	cancelOnStop := func() {
 		if stopped() && !cancelled {
 			cancelled = true
 			cancelSlices()
+			for _, f := range inherited {
+				if slices.ContainsFunc(r.c.InFlight, func(g InFlightSlice) bool { return g.Slice == f.Slice }) {
+					workflow.RequestCancelExternalWorkflow(dctx, f.Child, "")
+				}
+			}
 		}
 	}
+	busy := func() bool { return inflight > 0 || len(r.c.InFlight) > 0 }
 
 	segmentStart := r.c.NextSlice
 	for k := r.c.NextSlice; k < r.c.Plan.NumSlices && !stopped(); k++ {
 		if k > segmentStart && (k-segmentStart >= r.req.ContinueAsNewEach || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+			if children {
+				// An abandoned child runs on once it has started.
+				for _, f := range started {
+					_ = f.GetChildWorkflowExecution().Get(ctx, nil)
+				}
+				takeReports()
+			}
 			for inflight > 0 {
 				sel.Select(ctx)
 				cancelOnStop()
@@ -214,38 +260,58 @@ func (r *run) runSlices() error {
 				break
 			}
 		}
-		endpoints, err := r.resolveEndpoints(k)
-		if err != nil {
-			sliceErr = err
-			break
-		}
-		for rep, endpoint := range endpoints {
-			in := activities.SliceInput{RunID: r.c.RunID, Request: r.req, Model: r.c.Plan.Model,
-				ServedModelName: r.c.Plan.ServedModelName, Slice: k,
-				NumSlices: r.c.Plan.NumSlices, Replica: rep, Endpoint: endpoint, T0: r.c.T0}
-			var f workflow.Future
-			if endpoint != "" {
-				f = workflow.ExecuteActivity(r.sliceCtx(sliceCtx, k, rep), activities.LoadSliceName, in)
-			} else {
-				f = r.sliceAfterRestart(sliceCtx, in)
-			}
-			inflight++
+		if children {
+			f, fl := r.startSliceChild(sliceCtx, k)
+			started = append(started, f)
+			r.c.InFlight = append(r.c.InFlight, fl)
 			sel.AddFuture(f, func(f workflow.Future) {
-				inflight--
-				var res activities.SliceResult
-				if err := f.Get(ctx, &res); err != nil {
-					if sliceErr == nil && !temporal.IsCanceledError(err) {
-						sliceErr = fmt.Errorf("slice %d replica %d: %w", k+1, rep, err)
+				// A child reports before it closes; one that closed
+				// without a report (terminated, timed out) ends the slice.
+				takeReports()
+				err := f.Get(ctx, nil)
+				if i := slices.IndexFunc(r.c.InFlight, func(g InFlightSlice) bool { return g.Slice == k }); i >= 0 {
+					r.c.InFlight = slices.Delete(r.c.InFlight, i, i+1)
+					if err != nil && !temporal.IsCanceledError(err) {
+						fail(fmt.Errorf("slice %d: %w", k+1, err))
 					}
-					return
 				}
-				r.absorb(res)
 			})
+		} else {
+			endpoints, err := r.resolveEndpoints(k)
+			if err != nil {
+				fail(err)
+				break
+			}
+			for rep, f := range r.launchSlice(sliceCtx, k, endpoints) {
+				inflight++
+				sel.AddFuture(f, func(f workflow.Future) {
+					inflight--
+					var res activities.SliceResult
+					if err := f.Get(ctx, &res); err != nil {
+						if !temporal.IsCanceledError(err) {
+							fail(fmt.Errorf("slice %d replica %d: %w", k+1, rep, err))
+						}
+						return
+					}
+					r.absorb(res)
+				})
+			}
 		}
 		r.c.NextSlice = k + 1
 	}
-	for inflight > 0 {
-		sel.Select(ctx)
+	if len(inherited) > 0 && busy() {
+		// An inherited child that was terminated never reports.
+		last := slices.MaxFunc(inherited, func(a, b InFlightSlice) int { return a.Deadline.Compare(b.Deadline) }).Deadline
+		if d := last.Sub(workflow.Now(ctx)); d > 0 {
+			sel.AddFuture(workflow.NewTimer(dctx, d), func(workflow.Future) {
+				r.c.InFlight = slices.DeleteFunc(r.c.InFlight, func(f InFlightSlice) bool {
+					return slices.ContainsFunc(inherited, func(g InFlightSlice) bool { return g.Slice == f.Slice })
+				})
+			})
+		}
+	}
+	for busy() {
+		sel.Select(dctx)
 		cancelOnStop()
 	}
 	if ctx.Err() != nil {

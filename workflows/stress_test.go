@@ -224,7 +224,11 @@ func newSegment(t *testing.T, suite *testsuite.WorkflowTestSuite, f *fakeActivit
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(start)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: testWorkflowID})
+	// A run ends when it continues as new; the slice children it abandons
+	// report to the next run (reportInherited).
+	env.SetDetachedChildWait(false)
 	env.RegisterWorkflowWithOptions(StressTestWorkflow, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterWorkflowWithOptions(SliceWorkflow, workflow.RegisterOptions{Name: SliceWorkflowName})
 	reg := func(fn any, name string) {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
@@ -269,6 +273,9 @@ func runChain(t *testing.T, f *fakeActivities, req config.Request, setup func(i 
 		if setup != nil {
 			setup(i, seg)
 		}
+		if carry != nil {
+			reportInherited(t, seg, f, carry, req.SliceSeconds)
+		}
 		segs = append(segs, seg)
 		seg.env.ExecuteWorkflow(WorkflowName, req, carry)
 		if !seg.env.IsWorkflowCompleted() {
@@ -301,6 +308,35 @@ func runChain(t *testing.T, f *fakeActivities, req config.Request, setup func(i 
 	}
 	t.Fatal("the workflow never finished")
 	return nil, nil, nil
+}
+
+// reportInherited stands in for the slice children an earlier run of the
+// chain left running: each environment holds one run, so a child's report
+// to the run's workflow id is sent here, when its slice ends, as the child
+// would send it to the run that is current.
+func reportInherited(t *testing.T, seg *segment, f *fakeActivities, carry *Carry, sliceSeconds float64) {
+	t.Helper()
+	for _, fl := range carry.InFlight {
+		rep := SliceReport{Slice: fl.Slice}
+		for replica := range f.endpoints {
+			in := activities.SliceInput{RunID: carry.RunID, Slice: fl.Slice, Replica: replica, NumSlices: carry.Plan.NumSlices, T0: carry.T0}
+			f.mu.Lock()
+			ran := f.slices[sliceKey{fl.Slice, replica}] > 0
+			f.mu.Unlock()
+			res := activities.SliceResult{Slice: fl.Slice, Replica: replica, Summary: fakeSummary(), Parts: 1}
+			if !ran {
+				var err error
+				if res, err = f.LoadSlice(context.Background(), in); err != nil {
+					rep.Err = err.Error()
+					continue
+				}
+			}
+			rep.Results = append(rep.Results, res)
+		}
+		childStart := carry.T0.Add(time.Duration(float64(fl.Slice)*sliceSeconds*float64(time.Second)) - sliceLead)
+		delay := max(childStart.Add(f.sliceTime).Sub(seg.env.Now()), time.Millisecond)
+		seg.env.RegisterDelayedCallback(func() { seg.env.SignalWorkflow(SliceReportSignal, rep) }, delay)
+	}
 }
 
 // sliceStartTimes checks that every LoadSlice started sliceLead before its
@@ -415,27 +451,38 @@ func TestSlicesStartOnScheduleWhileThePreviousSliceRuns(t *testing.T) {
 	}
 }
 
-// At a continue-as-new boundary the run must wait for the slices it started
-// before it can hand over: this measures how late the next segment's first
-// slice starts when slices take their real length.
-func TestContinueAsNewBoundaryLateness(t *testing.T) {
+// Continue-as-new hands the slice in flight on to the next run (its child
+// reports there), so the next segment's first slice starts on time even
+// when slices take their real length.
+func TestContinueAsNewNeverDelaysASlice(t *testing.T) {
 	f := newFake()
 	f.plan.NumSlices = 6
-	const tail = 20 * time.Second
-	f.sliceTime = sliceLead + 300*time.Second + tail
+	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
 	req := stressRequest()
 	req.ContinueAsNewEach = 3
-	segs, _, err := runChain(t, f, req, nil)
+	segs, out, err := runChain(t, f, req, nil)
 	if err != nil {
 		t.Fatalf("run failed: %v", err)
 	}
 	if len(segs) != 2 {
 		t.Fatalf("ran %d segments, want 2", len(segs))
 	}
-	checkSliceStarts(t, segs[:1], req.SliceSeconds)
-	first := segs[1].loadSlices()[0]
-	want := first.in.T0.Add(time.Duration(first.in.Slice)*300*time.Second - sliceLead)
-	t.Logf("first slice of segment 2 (slice %d) started %s after its scheduled start minus lead", first.in.Slice, first.at.Sub(want))
+	checkSliceStarts(t, segs, req.SliceSeconds)
+	if n := f.sliceCalls(); n != 12 {
+		t.Errorf("%d slice activities ran, want 12", n)
+	}
+	if len(f.aggregates) != 1 || f.aggregates[0].NumSlices != 6 || out.Partial {
+		t.Errorf("aggregates %+v, outcome %+v: want one over 6 slices, not partial", f.aggregates, out)
+	}
+	// The slice the first run left in flight reported to the second: the
+	// totals hold every slice.
+	var p Progress
+	if v, err := segs[1].env.QueryWorkflow(ProgressQuery); err != nil || v.Get(&p) != nil {
+		t.Fatalf("progress query: %v", err)
+	}
+	if p.SlicesDone != 6 || p.Completed != 6*2*perSliceCompleted {
+		t.Errorf("progress after the run: %d slices done, %d completed; want 6 and %d", p.SlicesDone, p.Completed, 6*2*perSliceCompleted)
+	}
 }
 
 func TestCancelMidRunAggregatesPartialAndTearsDown(t *testing.T) {
@@ -562,6 +609,48 @@ func TestStopSignalEndsTheRunEarly(t *testing.T) {
 		s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(StopSignal, "") }, stopAt)
 	})
 	checkStoppedEarly(t, f, segs, out, err, stopAt, "stopped early on request")
+}
+
+// A stop in the run after continue-as-new cancels, by its workflow id, the
+// slice child the earlier run left in flight, and aggregates once it has
+// reported.
+func TestStopAfterContinueAsNewCancelsTheInheritedSlice(t *testing.T) {
+	f := newFake()
+	f.plan.NumSlices = 6
+	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	req := stressRequest()
+	req.ContinueAsNewEach = 3
+	var cancelled []string
+	segs, out, err := runChain(t, f, req, func(i int, s *segment) {
+		if i != 1 {
+			return
+		}
+		s.env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(nil).
+			Run(func(args mock.Arguments) { cancelled = append(cancelled, args.String(1)) })
+		s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(StopSignal, "enough") }, time.Minute)
+	})
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if len(segs) != 2 {
+		t.Fatalf("ran %d segments, want 2", len(segs))
+	}
+	if len(cancelled) != 1 || !strings.HasSuffix(cancelled[0], "/slice-3") || !strings.HasPrefix(cancelled[0], testWorkflowID+"/") {
+		t.Errorf("cancel requests for %q, want one for slice 3's child", cancelled)
+	}
+	if n := len(segs[1].loadSlices()); n != 0 {
+		t.Errorf("the stopped run started %d slice activities, want 0", n)
+	}
+	if len(f.aggregates) != 1 || f.aggregates[0].NumSlices != 3 || !out.Partial || out.Reason != "enough" {
+		t.Errorf("aggregates %+v, outcome %+v: want one over 3 slices, partial with the reason", f.aggregates, out)
+	}
+	var p Progress
+	if v, err := segs[1].env.QueryWorkflow(ProgressQuery); err != nil || v.Get(&p) != nil {
+		t.Fatalf("progress query: %v", err)
+	}
+	if p.SlicesDone != 3 {
+		t.Errorf("%d slices done, want 3 (the inherited slice reported before the aggregate)", p.SlicesDone)
+	}
 }
 
 // A stop that arrives before the load starts still deploys nothing more,

@@ -75,6 +75,7 @@ func run(cli, out, shape string) error {
 	}
 	orch := worker.New(c, workflows.OrchestrationTaskQueue, worker.Options{})
 	orch.RegisterWorkflowWithOptions(workflows.StressTestWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	orch.RegisterWorkflowWithOptions(workflows.SliceWorkflow, workflow.RegisterOptions{Name: workflows.SliceWorkflowName})
 	load := worker.New(c, workflows.LoadTaskQueue, worker.Options{})
 	for _, w := range []worker.Worker{orch, load} {
 		reg := func(fn any, name string) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
@@ -123,6 +124,10 @@ func run(cli, out, shape string) error {
 		}
 	}
 
+	if err := showFirstChild(ctx, c, cli, srv.FrontendHostPort(), "record-chain", runs[0], filepath.Join(out, "history-slice-chain.json")); err != nil {
+		return err
+	}
+
 	req.ContinueAsNewEach = 100
 	stopRuns, err := startAndWait(ctx, c, "record-stop", req, func(id string) error {
 		time.Sleep(12 * time.Second) // inside the load
@@ -140,7 +145,46 @@ func run(cli, out, shape string) error {
 	if err != nil {
 		return err
 	}
-	return show(cli, srv.FrontendHostPort(), "record-stop", stopRuns[0], filepath.Join(out, "history-stop.json"))
+	if err := show(cli, srv.FrontendHostPort(), "record-stop", stopRuns[0], filepath.Join(out, "history-stop.json")); err != nil {
+		return err
+	}
+	// The slice in flight when the stop came: its child was cancelled.
+	return showLastChild(ctx, c, cli, srv.FrontendHostPort(), "record-stop", stopRuns[0], filepath.Join(out, "history-slice-stop.json"))
+}
+
+// childIDs lists the slice children a run started, in order.
+func childIDs(ctx context.Context, c client.Client, id, runID string) ([]string, error) {
+	var ids []string
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		if a := ev.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+			ids = append(ids, a.GetWorkflowId())
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("run %s of %s started no slice child", runID, id)
+	}
+	return ids, nil
+}
+
+func showFirstChild(ctx context.Context, c client.Client, cli, address, id, runID, path string) error {
+	ids, err := childIDs(ctx, c, id, runID)
+	if err != nil {
+		return err
+	}
+	return show(cli, address, ids[0], "", path)
+}
+
+func showLastChild(ctx context.Context, c client.Client, cli, address, id, runID, path string) error {
+	ids, err := childIDs(ctx, c, id, runID)
+	if err != nil {
+		return err
+	}
+	return show(cli, address, ids[len(ids)-1], "", path)
 }
 
 // startAndWait starts the workflow, runs during (if any) while it runs,
@@ -189,7 +233,11 @@ func countEvents(ctx context.Context, c client.Client, id, runID string) (int, e
 // show exports one run's history with the CLI, in the JSON format that the
 // replayer reads.
 func show(cli, address, id, runID, path string) error {
-	b, err := exec.Command(cli, "workflow", "show", "--address", address, "-w", id, "-r", runID, "-o", "json").Output()
+	args := []string{"workflow", "show", "--address", address, "-w", id, "-o", "json"}
+	if runID != "" {
+		args = append(args, "-r", runID)
+	}
+	b, err := exec.Command(cli, args...).Output()
 	if err != nil {
 		return fmt.Errorf("temporal workflow show: %w", err)
 	}
