@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/vibench/vllm-inference-benchmark/activities"
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/metrics"
 	"github.com/vibench/vllm-inference-benchmark/results"
@@ -301,13 +303,14 @@ func sliceWorkers(ctx context.Context, t *testing.T, c client.Client, id string)
 	return counts
 }
 
-// runHistories returns the events of a run's current execution, then of
-// each slice child it started (where its slices' activities ran).
+// runHistories returns the events of each execution of a run, from the
+// first through every continue-as-new, then of each slice child they
+// started (where the slices' activities ran).
 func runHistories(ctx context.Context, t *testing.T, c client.Client, id string) [][]*historypb.HistoryEvent {
 	t.Helper()
-	read := func(id string) []*historypb.HistoryEvent {
+	read := func(id, runID string) []*historypb.HistoryEvent {
 		var events []*historypb.HistoryEvent
-		it := c.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			e, err := it.Next()
 			if err != nil {
@@ -317,11 +320,38 @@ func runHistories(ctx context.Context, t *testing.T, c client.Client, id string)
 		}
 		return events
 	}
-	out := [][]*historypb.HistoryEvent{read(id)}
-	for _, e := range out[0] {
-		if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
-			out = append(out, read(a.GetWorkflowId()))
+	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs, children [][]*historypb.HistoryEvent
+	for runID := desc.GetWorkflowExecutionInfo().GetFirstRunId(); runID != ""; {
+		events := read(id, runID)
+		runs, runID = append(runs, events), ""
+		for _, e := range events {
+			if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+				children = append(children, read(a.GetWorkflowId(), ""))
+			}
+			if a := e.GetWorkflowExecutionContinuedAsNewEventAttributes(); a != nil {
+				runID = a.GetNewExecutionRunId()
+			}
 		}
 	}
-	return out
+	return append(runs, children...)
+}
+
+// overdueRecords counts the stored requests a slice that started late
+// recorded as interrupted instead of sending them.
+func overdueRecords(ctx context.Context, t *testing.T, store results.Store, runID string) int {
+	t.Helper()
+	n := 0
+	if err := engine.ReadRecords(ctx, store, runID, func(r metrics.Record) error {
+		if strings.HasPrefix(r.Error, activities.ReasonOverdue) {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

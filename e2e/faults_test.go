@@ -47,7 +47,10 @@ func TestFaultsLoseNoMeasuredRequest(t *testing.T) {
 	defer c.Close()
 	rate := config.Rate(20)
 	req := config.Request{ReplicasBaseURLs: replicas, Model: model, Backend: "openai-chat", DatasetName: "sonnet",
-		SonnetInputLen: 512, SonnetPrefixLen: 128, SonnetOutputLen: 2, RequestRate: &rate, NumPrompts: 20 * 5 * 34, SliceSeconds: 5}
+		SonnetInputLen: 512, SonnetPrefixLen: 128, SonnetOutputLen: 2, RequestRate: &rate, NumPrompts: 20 * 5 * 34, SliceSeconds: 5,
+		// Continuing as new every 4 slices, the faults and the stop also
+		// meet runs that inherited the slices in flight.
+		ContinueAsNewEach: 4}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "e2e-faults", TaskQueue: workflows.OrchestrationTaskQueue},

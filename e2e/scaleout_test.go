@@ -46,7 +46,8 @@ func TestScaleOutThreeLoadWorkersEightReplicas(t *testing.T) {
 	defer c.Close()
 	rate := config.Rate(8)
 	req := config.Request{ReplicasBaseURLs: replicas, Model: model, Backend: "openai-chat", DatasetName: "sonnet",
-		SonnetInputLen: 512, SonnetPrefixLen: 128, SonnetOutputLen: 2, RequestRate: &rate, NumPrompts: 8 * 5 * 10, SliceSeconds: 5}
+		SonnetInputLen: 512, SonnetPrefixLen: 128, SonnetOutputLen: 2, RequestRate: &rate, NumPrompts: 8 * 5 * 10, SliceSeconds: 5,
+		ContinueAsNewEach: 3}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "e2e-scale-out", TaskQueue: workflows.OrchestrationTaskQueue},
@@ -66,6 +67,18 @@ func TestScaleOutThreeLoadWorkersEightReplicas(t *testing.T) {
 	a := checkNothingLost(ctx, t, storeFor(t, s3env), run.GetID(), logs, []time.Time{killedAt})
 	if a.Scheduled != 8*400 {
 		t.Errorf("scheduled %d, want %d", a.Scheduled, 8*400)
+	}
+	// Continue-as-new every 3 slices hands the slices in flight on: no
+	// slice starts late, so none records an arrival as overdue.
+	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := desc.GetWorkflowExecutionInfo(); info.GetFirstRunId() == info.GetExecution().GetRunId() {
+		t.Error("the run never continued as new")
+	}
+	if n := overdueRecords(ctx, t, storeFor(t, s3env), run.GetID()); n != 0 {
+		t.Errorf("%d requests recorded as overdue: a slice started late", n)
 	}
 	perWorker := sliceWorkers(ctx, t, c, run.GetID())
 	t.Logf("LoadSlice attempts by load worker: %v", perWorker)
