@@ -120,5 +120,6 @@ func TestFaultsLoseNoMeasuredRequest(t *testing.T) {
 		lastSend = latest(lastSend, l.lastReceived())
 	}
 	t.Logf("last request received %.2f s after the stop", lastSend.Sub(stoppedAt).Seconds())
-	t.Logf("LoadSlice attempts by worker: %v", sliceWorkers(ctx, t, c, run.GetID()))
+	t.Logf("LoadSlice attempts by worker: %v; requests recorded as overdue (a slice that started late): %d",
+		sliceWorkers(ctx, t, c, run.GetID()), overdueRecords(ctx, t, storeFor(t, s3env), run.GetID()))
 }
