@@ -230,9 +230,12 @@ func (r *run) runSlices() error {
 	for k := r.c.NextSlice; k < r.c.Plan.NumSlices && !stopped(); k++ {
 		if k > segmentStart && (k-segmentStart >= r.req.ContinueAsNewEach || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
 			if children {
-				// An abandoned child runs on once it has started.
+				// An abandoned child runs on once it has started; one
+				// that could not start fails the run here.
 				for _, f := range started {
-					_ = f.GetChildWorkflowExecution().Get(ctx, nil)
+					if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+						fail(fmt.Errorf("starting a slice: %w", err))
+					}
 				}
 				takeReports()
 			}

@@ -102,6 +102,9 @@ type fakeActivities struct {
 	sliceErr   func(in activities.SliceInput) error
 	// sliceSummary replaces fakeSummary for some slices (nil: none).
 	sliceSummary func(in activities.SliceInput) *metrics.Summary
+	// lostChildren: the slice children a run leaves in flight never report
+	// (terminated by hand).
+	lostChildren bool
 
 	mu         sync.Mutex
 	prepares   int
@@ -273,7 +276,7 @@ func runChain(t *testing.T, f *fakeActivities, req config.Request, setup func(i 
 		if setup != nil {
 			setup(i, seg)
 		}
-		if carry != nil {
+		if carry != nil && !f.lostChildren {
 			reportInherited(t, seg, f, carry, req.SliceSeconds)
 		}
 		segs = append(segs, seg)
@@ -650,6 +653,38 @@ func TestStopAfterContinueAsNewCancelsTheInheritedSlice(t *testing.T) {
 	}
 	if p.SlicesDone != 3 {
 		t.Errorf("%d slices done, want 3 (the inherited slice reported before the aggregate)", p.SlicesDone)
+	}
+}
+
+// A slice child that never reports (terminated by hand) holds the run only
+// until its execution timeout: then the run aggregates what is stored.
+func TestAnInheritedSliceThatNeverReportsEndsAtItsDeadline(t *testing.T) {
+	f := newFake()
+	f.plan.NumSlices = 6
+	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	f.lostChildren = true
+	req := stressRequest()
+	req.ContinueAsNewEach = 5
+	segs, out, err := runChain(t, f, req, nil)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if len(segs) != 2 || len(f.aggregates) != 1 || f.aggregates[0].NumSlices != 6 || out.Partial {
+		t.Fatalf("%d segments, aggregates %+v, outcome %+v: want 2 and one aggregate over 6 slices", len(segs), f.aggregates, out)
+	}
+	agg, _ := segs[1].first(activities.AggregateName)
+	var childStart time.Time // of slice 5, the one the first run left in flight
+	for _, st := range segs[0].loadSlices() {
+		if st.in.Slice == 4 {
+			childStart = st.at
+		}
+	}
+	if childStart.IsZero() {
+		t.Fatal("slice 5 never started in the first run")
+	}
+	timeout := sliceLead + 300*time.Second + time.Duration((req.Defaults().RequestTimeoutSeconds+req.Defaults().ReplicaGoneLimitSeconds)*float64(time.Second)) + 15*time.Minute
+	if d := agg.at.Sub(childStart); d < timeout || d > timeout+time.Minute {
+		t.Errorf("aggregate started %s after the lost slice began, want its execution timeout %s", d, timeout)
 	}
 }
 
