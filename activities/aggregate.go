@@ -3,19 +3,28 @@ package activities
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.uber.org/zap"
 
 	"github.com/vibench/vllm-inference-benchmark/engine"
 	"github.com/vibench/vllm-inference-benchmark/report"
 	"github.com/vibench/vllm-inference-benchmark/results"
 )
 
-// AggregateProgress is Aggregate's heartbeat.
+// AggregateProgress is Aggregate's heartbeat. Checkpoint, once set, is
+// the key of what the reading has computed so far: a retry goes on from it.
 type AggregateProgress struct {
-	SlicesRead int `json:"slices_read"`
-	Slices     int `json:"slices"`
+	SlicesRead       int    `json:"slices_read"`
+	Slices           int    `json:"slices"`
+	Checkpoint       string `json:"checkpoint,omitempty"`
+	CheckpointSlices int    `json:"checkpoint_slices,omitempty"`
 }
+
+// AggregateCheckpointEvery is how much reading a retried Aggregate may
+// redo: a checkpoint is stored after the slice that passes it.
+var AggregateCheckpointEvery = time.Minute
 
 // Aggregate writes the run's manifest (what ran, how it ended), then reads
 // every stored record of the run and writes timeseries.json/.csv,
@@ -47,10 +56,24 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 	if err := engine.WriteManifest(ctx, a.Store, m); err != nil {
 		return AggregateResult{}, err
 	}
-	activity.RecordHeartbeat(ctx, AggregateProgress{Slices: in.NumSlices})
+	hb := AggregateProgress{Slices: in.NumSlices}
+	resume := a.aggregateCheckpoint(ctx, &hb)
+	activity.RecordHeartbeat(ctx, hb)
+	log := a.Log.With(zap.String("run_id", in.RunID))
 	final, err := engine.Finalize(ctx, a.Store, in.RunID, engine.FinalizeOptions{Tokenizer: plan.Tokenizer,
+		Resume: resume, CheckpointEvery: AggregateCheckpointEvery,
 		Progress: func(read, slices int) {
-			activity.RecordHeartbeat(ctx, AggregateProgress{SlicesRead: read, Slices: slices})
+			hb.SlicesRead, hb.Slices = read, slices
+			activity.RecordHeartbeat(ctx, hb)
+		},
+		Checkpoint: func(state []byte, read int) {
+			key := results.AggregateCheckpointKey(in.RunID)
+			if err := a.Store.Put(ctx, key, state); err != nil {
+				log.Warn("aggregation checkpoint not stored; a retry reads more again", zap.Int("slices_read", read), zap.Error(err))
+				return
+			}
+			hb.Checkpoint, hb.CheckpointSlices = key, read
+			activity.RecordHeartbeat(ctx, hb)
 		}})
 	if err != nil {
 		return AggregateResult{}, err
@@ -75,4 +98,20 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 	acc := final.Accounting
 	return AggregateResult{ResultKey: results.ResultKey(in.RunID), Location: a.Store.Location(results.ResultKey(in.RunID)),
 		Table: final.Table, Completed: acc.Completed, Failed: acc.Failed, Interrupted: acc.Interrupted}, nil
+}
+
+// aggregateCheckpoint returns the checkpoint an earlier attempt's heartbeat
+// names (nil: none, or it cannot be read), and keeps naming it in hb.
+func (a *Activities) aggregateCheckpoint(ctx context.Context, hb *AggregateProgress) []byte {
+	var prev AggregateProgress
+	if !activity.HasHeartbeatDetails(ctx) || activity.GetHeartbeatDetails(ctx, &prev) != nil || prev.Checkpoint == "" {
+		return nil
+	}
+	b, err := a.Store.Get(ctx, prev.Checkpoint)
+	if err != nil {
+		a.Log.Warn("aggregation checkpoint not read; reading from the first slice", zap.String("key", prev.Checkpoint), zap.Error(err))
+		return nil
+	}
+	hb.Checkpoint, hb.CheckpointSlices = prev.Checkpoint, prev.CheckpointSlices
+	return b
 }

@@ -53,6 +53,10 @@ type job struct {
 	FloorRate     float64 `json:"floor_rate,omitempty"`
 	FloorRequests int     `json:"floor_requests,omitempty"`
 
+	// Checkpoint: the aggregation stores a checkpoint every few seconds,
+	// then resumes from the last one (kindAggregateS3).
+	Checkpoint bool `json:"checkpoint,omitempty"`
+
 	StoreDir   string `json:"store_dir,omitempty"`
 	RunID      string `json:"run_id,omitempty"`
 	CPUProfile string `json:"cpu_profile,omitempty"`
@@ -104,6 +108,13 @@ type genResult struct {
 
 	AggregateSeconds  float64 `json:"aggregate_s,omitempty"`
 	AggregatedRecords int     `json:"aggregated_records,omitempty"`
+	// With job.Checkpoint: the checkpoints stored (the last one's size, the
+	// puts' time) and the resumed aggregation from the last one.
+	Checkpoints     int     `json:"checkpoints,omitempty"`
+	CheckpointMB    float64 `json:"checkpoint_mb,omitempty"`
+	CheckpointPutS  float64 `json:"checkpoint_put_s,omitempty"`
+	ResumeFromSlice int     `json:"resume_from_slice,omitempty"`
+	ResumeSeconds   float64 `json:"resume_s,omitempty"`
 
 	// Filled by the orchestrator from wait4: the child's whole life.
 	ProcessCPUSeconds float64 `json:"process_cpu_s"`

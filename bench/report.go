@@ -212,6 +212,11 @@ func (r report) table() string {
 		if st.PartsOnlyS > 0 {
 			t.row(s, "aggregation before compaction, from the parts: wall s, S3 requests", fmt.Sprintf("%.1f, %d", st.PartsOnlyS, st.PartsOnlyS3Reqs), "", "")
 		}
+		if st.Checkpoints > 0 {
+			t.row(s, fmt.Sprintf("aggregation with a checkpoint every %v: wall s, checkpoints, last MB, put s", checkpointEvery),
+				fmt.Sprintf("%.1f, %d, %.1f, %.1f", st.CheckpointedS, st.Checkpoints, st.CheckpointMB, st.CheckpointPutS), "", "")
+			t.row(s, "a retry resumed from the last checkpoint: from slice, wall s", fmt.Sprintf("%d, %.1f", st.ResumeFromSlice+1, st.ResumeS), "", "")
+		}
 	}
 	return t.String()
 }

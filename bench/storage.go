@@ -21,7 +21,10 @@ const (
 	realPartsPerUnit   = 150
 	realRecordsPerPart = 24 // 12 req/s x 2 s
 	storeLatency       = 30 * time.Millisecond
-	storageBucket      = "bench"
+	// checkpointEvery is shorter than the Aggregate activity's (a minute),
+	// which the real shape never reaches, so that checkpoints are taken.
+	checkpointEvery = 3 * time.Second
+	storageBucket   = "bench"
 )
 
 // storageResult is one shape of the storage scenario.
@@ -38,6 +41,14 @@ type storageResult struct {
 	S3Requests      int64   `json:"s3_requests"` // by the aggregation
 	PartsOnlyS      float64 `json:"parts_only_aggregate_s,omitempty"`
 	PartsOnlyS3Reqs int64   `json:"parts_only_s3_requests,omitempty"`
+	// The largest shape again with a checkpoint every checkpointEvery, and
+	// a retry resumed from the last one.
+	CheckpointedS   float64 `json:"checkpointed_aggregate_s,omitempty"`
+	Checkpoints     int     `json:"checkpoints,omitempty"`
+	CheckpointMB    float64 `json:"checkpoint_mb,omitempty"`
+	CheckpointPutS  float64 `json:"checkpoint_put_s,omitempty"`
+	ResumeFromSlice int     `json:"resume_from_slice,omitempty"`
+	ResumeS         float64 `json:"resume_s,omitempty"`
 }
 
 // storage stores the real shape (and its quarter and half) on an S3 server
@@ -72,9 +83,9 @@ func (b *bench) storage() error {
 		}
 		r.WriteSeconds = time.Since(start).Seconds()
 		r.Objects = r.Slices * realReplicas * realPartsPerUnit
-		aggregate := func() (genResult, int64, error) {
+		aggregate := func(checkpoint bool) (genResult, int64, error) {
 			before := faults.Requests()
-			g, err := b.pin.runGenerator(job{Kind: kindAggregateS3, Requests: r.Records, Base: srv.URL, RunID: runID}, 20*time.Minute)
+			g, err := b.pin.runGenerator(job{Kind: kindAggregateS3, Requests: r.Records, Base: srv.URL, RunID: runID, Checkpoint: checkpoint}, 20*time.Minute)
 			if err == nil && g.AggregatedRecords != r.Records {
 				err = fmt.Errorf("aggregated %d records, stored %d", g.AggregatedRecords, r.Records)
 			}
@@ -82,7 +93,7 @@ func (b *bench) storage() error {
 		}
 		if i == 0 {
 			progress("storage: aggregating %d parts without compaction", r.Objects)
-			g, reqs, err := aggregate()
+			g, reqs, err := aggregate(false)
 			if err != nil {
 				return err
 			}
@@ -95,7 +106,7 @@ func (b *bench) storage() error {
 		}
 		r.CompactSeconds = time.Since(start).Seconds()
 		progress("storage: aggregating")
-		g, reqs, err := aggregate()
+		g, reqs, err := aggregate(false)
 		if err != nil {
 			return err
 		}
@@ -103,6 +114,14 @@ func (b *bench) storage() error {
 		// The child's own VmHWM: its rusage maxrss would also count this
 		// process (it holds the S3 server's objects) as it was at the fork.
 		r.PeakRSSMB = g.RunPeakRSSMB
+		if i == len(fractions)-1 {
+			progress("storage: aggregating with a checkpoint every %v, then resuming from the last", checkpointEvery)
+			if g, _, err = aggregate(true); err != nil {
+				return err
+			}
+			r.CheckpointedS, r.Checkpoints, r.CheckpointMB, r.CheckpointPutS = g.AggregateSeconds, g.Checkpoints, g.CheckpointMB, g.CheckpointPutS
+			r.ResumeFromSlice, r.ResumeS = g.ResumeFromSlice, g.ResumeSeconds
+		}
 		b.rep.Storage = append(b.rep.Storage, r)
 	}
 	return nil
@@ -200,9 +219,19 @@ func runAggregateS3(j job) (genResult, error) {
 	res.SetupRSSMB = procStatusMB("VmRSS")
 	cpu0 := processCPUSeconds()
 	start := time.Now()
-	out, err := engine.Aggregate(context.Background(), store, j.RunID, engine.AggregateOptions{
-		Request: aggregateRequest(j.Requests), Model: benchModel, Date: time.Now(), Scheduled: j.Requests,
-	})
+	opts := engine.AggregateOptions{Request: aggregateRequest(j.Requests), Model: benchModel, Date: time.Now(), Scheduled: j.Requests}
+	key := results.AggregateCheckpointKey(j.RunID)
+	if j.Checkpoint {
+		opts.CheckpointEvery = checkpointEvery
+		opts.Checkpoint = func(state []byte, read int) {
+			put := time.Now()
+			if store.Put(context.Background(), key, state) == nil {
+				res.Checkpoints, res.CheckpointMB, res.ResumeFromSlice = res.Checkpoints+1, float64(len(state))/(1<<20), read
+				res.CheckpointPutS += time.Since(put).Seconds()
+			}
+		}
+	}
+	out, err := engine.Aggregate(context.Background(), store, j.RunID, opts)
 	if err != nil {
 		return res, err
 	}
@@ -210,5 +239,22 @@ func runAggregateS3(j job) (genResult, error) {
 	res.EngineCPUSeconds = processCPUSeconds() - cpu0
 	res.AggregatedRecords = out.Result.Statuses.Completed + out.Result.Statuses.Failed + out.Result.Statuses.Interrupted
 	res.RunPeakRSSMB = procStatusMB("VmHWM")
+	if res.Checkpoints > 0 {
+		// A retry: fetch the last checkpoint and read on from it.
+		start = time.Now()
+		state, err := store.Get(context.Background(), key)
+		if err != nil {
+			return res, err
+		}
+		opts.Checkpoint, opts.Resume = nil, state
+		again, err := engine.Aggregate(context.Background(), store, j.RunID, opts)
+		if err != nil {
+			return res, err
+		}
+		res.ResumeSeconds = time.Since(start).Seconds()
+		if again.Result.Statuses != out.Result.Statuses {
+			return res, fmt.Errorf("the resumed aggregation counted %+v, the whole one %+v", again.Result.Statuses, out.Result.Statuses)
+		}
+	}
 	return res, nil
 }

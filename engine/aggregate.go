@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -65,6 +67,56 @@ type AggregateOptions struct {
 	Scheduled int
 	// Progress is told after each slice is read (heartbeats).
 	Progress func(slicesRead, slices int)
+	// Resume is a checkpoint that an earlier, cut-off aggregation of the
+	// same run with the same options saved: reading goes on after the
+	// slices it holds. nil (or unreadable): from the first slice.
+	Resume []byte
+	// Checkpoint, when set, is given a checkpoint after a slice whenever
+	// CheckpointEvery has passed since the start or the last one.
+	Checkpoint      func(state []byte, slicesRead int)
+	CheckpointEvery time.Duration
+}
+
+// aggState is what an aggregation has computed from the slices it has
+// read; a checkpoint saves it with the accumulator's numbers.
+type aggState struct {
+	SlicesRead int // every unit of a lower slice is in
+	// Send lateness and queueing are the client's self-check: percentiles
+	// within 1% in constant memory, whatever the run's length.
+	Lateness, Queued    metrics.Histogram
+	FirstSend, LastSend float64
+	CPUUtil, Duration   float64
+	Stored, Replicas    int
+	Duplicates          int
+	Failures            failureCounter
+	GPU                 gpuRun
+	Timeseries          []SliceRow
+}
+
+type checkpoint struct {
+	State       aggState
+	Accumulator []byte
+}
+
+func encodeCheckpoint(st *aggState, acc *metrics.Accumulator) ([]byte, error) {
+	a, err := acc.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = gob.NewEncoder(&b).Encode(checkpoint{State: *st, Accumulator: a})
+	return b.Bytes(), err
+}
+
+func decodeCheckpoint(data []byte, acc *metrics.Accumulator) (aggState, error) {
+	var c checkpoint
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
+		return aggState{}, fmt.Errorf("aggregation checkpoint: %w", err)
+	}
+	if err := acc.UnmarshalBinary(c.Accumulator); err != nil {
+		return aggState{}, fmt.Errorf("aggregation checkpoint: %w", err)
+	}
+	return c.State, nil
 }
 
 // MetricsOptions are the vLLM metric settings of a request.
@@ -124,14 +176,15 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	mopts := MetricsOptions(o.Request, o.Tokenizer)
 	out := &Outcome{Scheduled: o.Scheduled}
 	acc := metrics.NewAccumulator(mopts)
-	// Send lateness and queueing are the client's self-check: percentiles
-	// within 1% in constant memory, whatever the run's length.
-	var lateness, queued metrics.Histogram
-	firstSend, lastSend := math.Inf(1), math.Inf(-1)
-	cpuUtil, duration := 0.0, 0.0
-	stored, replicas := 0, 0
-	var failures failureCounter
-	var gpu gpuRun
+	st := aggState{FirstSend: math.Inf(1), LastSend: math.Inf(-1)}
+	if o.Resume != nil {
+		// A checkpoint that cannot be read is set aside: reading starts over.
+		if resumed, err := decodeCheckpoint(o.Resume, acc); err == nil {
+			st = resumed
+		} else {
+			acc = metrics.NewAccumulator(mopts)
+		}
+	}
 	var slice []metrics.Record
 	flushSlice := func() {
 		slices.SortFunc(slice, func(a, b metrics.Record) int {
@@ -139,15 +192,15 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		})
 		for _, rec := range slice {
 			acc.Add(rec)
-			duration = max(duration, rec.StartTime+rec.Latency)
+			st.Duration = max(st.Duration, rec.StartTime+rec.Latency)
 			if rec.Status != metrics.StatusInterrupted {
-				lateness.Add(rec.Lateness)
-				queued.Add(rec.QueueTime)
+				st.Lateness.Add(rec.Lateness)
+				st.Queued.Add(rec.QueueTime)
 				sent := rec.ScheduledAt + rec.Lateness
-				firstSend, lastSend = min(firstSend, sent), max(lastSend, sent)
+				st.FirstSend, st.LastSend = min(st.FirstSend, sent), max(st.LastSend, sent)
 			}
 		}
-		stored += len(slice)
+		st.Stored += len(slice)
 		slice = slice[:0]
 	}
 	units, err := results.ListUnits(ctx, store, runID)
@@ -158,6 +211,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	if n := len(units); n > 0 {
 		numSlices = units[n-1].Slice + 1
 	}
+	units = slices.DeleteFunc(units, func(u results.Unit) bool { return u.Slice < st.SlicesRead })
 	type unitData struct {
 		*UnitRecords
 		gpu *GPUPower
@@ -178,17 +232,31 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	}
 	sliceNo := -1
 	var sliceGPU *GPUPower // until a row of the slice carries it
+	lastCheckpoint := time.Now()
+	endSlice := func(next int) {
+		flushSlice()
+		if sliceNo < 0 {
+			return
+		}
+		st.SlicesRead = next
+		if o.Progress != nil {
+			o.Progress(sliceNo+1, numSlices)
+		}
+		if o.Checkpoint != nil && next < numSlices && time.Since(lastCheckpoint) >= o.CheckpointEvery {
+			if b, err := encodeCheckpoint(&st, acc); err == nil {
+				o.Checkpoint(b, next)
+			}
+			lastCheckpoint = time.Now()
+		}
+	}
 	err = results.FetchOrdered(ctx, fetchConcurrency, units, read, func(_ int, u unitData) error {
 		if u.Slice != sliceNo {
-			flushSlice()
-			if o.Progress != nil && sliceNo >= 0 {
-				o.Progress(sliceNo+1, numSlices)
-			}
+			endSlice(u.Slice)
 			sliceNo, sliceGPU = u.Slice, nil
 		}
-		out.Duplicates += u.Duplicates
+		st.Duplicates += u.Duplicates
 		if u.gpu != nil {
-			gpu.add(u.gpu)
+			st.GPU.add(u.gpu)
 			sliceGPU = u.gpu
 		}
 		for i := range u.Records {
@@ -201,19 +269,19 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 			}
 		}
 		if len(u.Records) > 0 {
-			failures.addUnit(u.Slice, u.Replica, u.Records)
+			st.Failures.addUnit(u.Slice, u.Replica, u.Records)
 			row := sliceRow(u.Slice, u.Replica, u.Records, o.Request.SliceSeconds, mopts)
 			if c := u.Compaction; c != nil {
 				if c.Server != nil && c.Server.Samples > 0 {
 					row.ServerMetrics = c.Server
 				}
 				if cs := c.Client; cs != nil && cs.Duration > 0 {
-					cpuUtil = max(cpuUtil, cs.CPUSeconds/cs.Duration)
+					st.CPUUtil = max(st.CPUUtil, cs.CPUSeconds/cs.Duration)
 				}
 			}
 			row.GPU, sliceGPU = sliceGPU, nil
-			out.Timeseries = append(out.Timeseries, row)
-			replicas = max(replicas, u.Replica+1)
+			st.Timeseries = append(st.Timeseries, row)
+			st.Replicas = max(st.Replicas, u.Replica+1)
 		}
 		slice = append(slice, u.Records...)
 		return nil
@@ -221,26 +289,24 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	if err != nil {
 		return nil, err
 	}
-	flushSlice()
-	if o.Progress != nil && sliceNo >= 0 {
-		o.Progress(sliceNo+1, numSlices)
-	}
-	out.Result = acc.Result(duration)
-	out.Failures = failures.result()
-	out.GPU = gpu.result()
+	endSlice(numSlices)
+	out.Result = acc.Result(st.Duration)
+	out.Failures = st.Failures.result()
+	out.GPU = st.GPU.result()
+	out.Timeseries, out.Duplicates = st.Timeseries, st.Duplicates
 	if o.Scheduled > 0 {
-		out.Missing = o.Scheduled - stored
+		out.Missing = o.Scheduled - st.Stored
 	}
-	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, stored))
-	out.Health = Health{RequestedRate: float64(*o.Request.RequestRate) * float64(replicas), ClientCPUUtil: cpuUtil}
-	if n := lateness.Count; n > 0 {
-		out.Health.LatenessP50Ms = lateness.Quantile(0.50) * 1000
-		out.Health.LatenessP99Ms = lateness.Quantile(0.99) * 1000
-		out.Health.LatenessMaxMs = lateness.Max * 1000
-		out.Health.QueueTimeP50Ms = queued.Quantile(0.50) * 1000
-		out.Health.QueueTimeP99Ms = queued.Quantile(0.99) * 1000
-		if n > 1 && lastSend > firstSend {
-			out.Health.AchievedRate = float64(n-1) / (lastSend - firstSend)
+	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, st.Stored))
+	out.Health = Health{RequestedRate: float64(*o.Request.RequestRate) * float64(st.Replicas), ClientCPUUtil: st.CPUUtil}
+	if n := st.Lateness.Count; n > 0 {
+		out.Health.LatenessP50Ms = st.Lateness.Quantile(0.50) * 1000
+		out.Health.LatenessP99Ms = st.Lateness.Quantile(0.99) * 1000
+		out.Health.LatenessMaxMs = st.Lateness.Max * 1000
+		out.Health.QueueTimeP50Ms = st.Queued.Quantile(0.50) * 1000
+		out.Health.QueueTimeP99Ms = st.Queued.Quantile(0.99) * 1000
+		if n > 1 && st.LastSend > st.FirstSend {
+			out.Health.AchievedRate = float64(n-1) / (st.LastSend - st.FirstSend)
 		}
 	}
 	out.Health.Warning = HealthWarning(out.Health)

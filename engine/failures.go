@@ -33,8 +33,10 @@ type ReplicaFailures struct {
 	UnreachableSlices []int   `json:"unreachable_slices,omitempty"`
 	TTFTP99Ms         float64 `json:"ttft_p99_ms"`
 	ITLP99Ms          float64 `json:"itl_p99_ms"`
-	reasons           map[string]int
-	ttft, itl         metrics.Histogram
+	// Running figures while a run is read (a checkpoint keeps them).
+	ByReason map[string]int    `json:"-"`
+	TTFT     metrics.Histogram `json:"-"`
+	ITL      metrics.Histogram `json:"-"`
 }
 
 // ReasonCount is how many requests failed for one reason.
@@ -48,15 +50,18 @@ type ReasonCount struct {
 const unreachableWarnAfter = 1
 
 type failureCounter struct {
-	replicas []*ReplicaFailures
+	Replicas []*ReplicaFailures
 }
 
 // addUnit counts one (slice, replica)'s records.
 func (f *failureCounter) addUnit(slice, replica int, recs []metrics.Record) {
-	for len(f.replicas) <= replica {
-		f.replicas = append(f.replicas, &ReplicaFailures{Replica: len(f.replicas), reasons: map[string]int{}})
+	for len(f.Replicas) <= replica {
+		f.Replicas = append(f.Replicas, &ReplicaFailures{Replica: len(f.Replicas), ByReason: map[string]int{}})
 	}
-	r := f.replicas[replica]
+	r := f.Replicas[replica]
+	if r.ByReason == nil { // restored empty from a checkpoint
+		r.ByReason = map[string]int{}
+	}
 	sent, refused := 0, 0
 	for _, rec := range recs {
 		r.Requests++
@@ -66,14 +71,14 @@ func (f *failureCounter) addUnit(slice, replica int, recs []metrics.Record) {
 			continue
 		case rec.Success:
 			r.Completed++
-			r.ttft.Add(rec.TTFT)
+			r.TTFT.Add(rec.TTFT)
 			for _, gap := range rec.ITL {
-				r.itl.Add(gap)
+				r.ITL.Add(gap)
 			}
 		default:
 			r.Failed++
 			reason := metrics.FailureReason(rec.Error)
-			r.reasons[reason]++
+			r.ByReason[reason]++
 			if metrics.IsConnectFailure(reason) {
 				refused++
 			}
@@ -88,8 +93,8 @@ func (f *failureCounter) addUnit(slice, replica int, recs []metrics.Record) {
 func (f *failureCounter) result() Failures {
 	out := Failures{Replicas: []ReplicaFailures{}}
 	completed, failed := 0, 0
-	for _, r := range f.replicas {
-		for reason, n := range r.reasons {
+	for _, r := range f.Replicas {
+		for reason, n := range r.ByReason {
 			r.Reasons = append(r.Reasons, ReasonCount{Reason: reason, Count: n})
 		}
 		slices.SortFunc(r.Reasons, func(a, b ReasonCount) int {
@@ -99,11 +104,11 @@ func (f *failureCounter) result() Failures {
 			r.Reasons = []ReasonCount{}
 		}
 		r.FailedPct = pctOf(r.Failed, r.Completed+r.Failed)
-		if r.ttft.Count > 0 {
-			r.TTFTP99Ms = r.ttft.Quantile(0.99) * 1000
+		if r.TTFT.Count > 0 {
+			r.TTFTP99Ms = r.TTFT.Quantile(0.99) * 1000
 		}
-		if r.itl.Count > 0 {
-			r.ITLP99Ms = r.itl.Quantile(0.99) * 1000
+		if r.ITL.Count > 0 {
+			r.ITLP99Ms = r.ITL.Quantile(0.99) * 1000
 		}
 		completed, failed = completed+r.Completed, failed+r.Failed
 		if n := len(r.UnreachableSlices); n > unreachableWarnAfter {

@@ -279,67 +279,70 @@ type RunGPUPower struct {
 
 // figuresSum accumulates one group's figures over slices.
 type figuresSum struct {
-	n                   int
-	avgGPU, avg, util   float64
-	gpus                int
-	maxGPU, maxW, maxUt float64
+	N                   int
+	AvgGPU, Avg, Util   float64
+	GPUs                int
+	MaxGPU, MaxW, MaxUt float64
 }
 
 func (s *figuresSum) add(f GPUFigures) {
-	s.n++
-	s.avgGPU, s.avg, s.util = s.avgGPU+f.AvgWattsGPU, s.avg+f.AvgWatts, s.util+f.AvgUtilPct
-	s.gpus = max(s.gpus, f.GPUs)
-	s.maxGPU, s.maxW, s.maxUt = max(s.maxGPU, f.MaxWattsGPU), max(s.maxW, f.MaxWatts), max(s.maxUt, f.MaxUtilPct)
+	s.N++
+	s.AvgGPU, s.Avg, s.Util = s.AvgGPU+f.AvgWattsGPU, s.Avg+f.AvgWatts, s.Util+f.AvgUtilPct
+	s.GPUs = max(s.GPUs, f.GPUs)
+	s.MaxGPU, s.MaxW, s.MaxUt = max(s.MaxGPU, f.MaxWattsGPU), max(s.MaxW, f.MaxWatts), max(s.MaxUt, f.MaxUtilPct)
 }
 
 func (s *figuresSum) figures() GPUFigures {
-	n := float64(s.n)
-	return GPUFigures{GPUs: s.gpus, AvgWattsGPU: s.avgGPU / n, MaxWattsGPU: s.maxGPU, AvgWatts: s.avg / n,
-		MaxWatts: s.maxW, AvgUtilPct: s.util / n, MaxUtilPct: s.maxUt}
+	n := float64(s.N)
+	return GPUFigures{GPUs: s.GPUs, AvgWattsGPU: s.AvgGPU / n, MaxWattsGPU: s.MaxGPU, AvgWatts: s.Avg / n,
+		MaxWatts: s.MaxW, AvgUtilPct: s.Util / n, MaxUtilPct: s.MaxUt}
 }
 
 // gpuRun gathers the slices' GPU figures into a RunGPUPower.
 type gpuRun struct {
-	measured, unmeasured int
-	firstMissing         string // the first unmeasured slice's note
-	notes                []string
-	models               map[string]bool
-	all                  figuresSum
-	hosts                map[string]*figuresSum
-	hostModel            map[string]string
-	replicas             map[int]*figuresSum
-	replicaPod           map[int]GPUReplica
+	Measured, Unmeasured int
+	FirstMissing         string // the first unmeasured slice's note
+	Notes                []string
+	Models               map[string]bool
+	All                  figuresSum
+	Hosts                map[string]*figuresSum
+	HostModel            map[string]string
+	Replicas             map[int]*figuresSum
+	ReplicaPod           map[int]GPUReplica
 }
 
 func (r *gpuRun) add(p *GPUPower) {
 	if !p.Measured {
-		r.unmeasured++
-		if r.firstMissing == "" {
-			r.firstMissing = cmp.Or(p.Note, "not measured")
+		r.Unmeasured++
+		if r.FirstMissing == "" {
+			r.FirstMissing = cmp.Or(p.Note, "not measured")
 		}
 		return
 	}
-	if r.hosts == nil {
-		r.models, r.hosts, r.hostModel = map[string]bool{}, map[string]*figuresSum{}, map[string]string{}
-		r.replicas, r.replicaPod = map[int]*figuresSum{}, map[int]GPUReplica{}
+	// Each map on its own: a checkpoint restores an empty one as nil.
+	if r.Models == nil {
+		r.Models, r.Hosts, r.HostModel = map[string]bool{}, map[string]*figuresSum{}, map[string]string{}
 	}
-	r.measured++
+	if r.Replicas == nil {
+		r.Replicas, r.ReplicaPod = map[int]*figuresSum{}, map[int]GPUReplica{}
+	}
+	r.Measured++
 	for _, n := range strings.Split(p.Note, "; ") {
-		if n != "" && !slices.Contains(r.notes, n) {
-			r.notes = append(r.notes, n)
+		if n != "" && !slices.Contains(r.Notes, n) {
+			r.Notes = append(r.Notes, n)
 		}
 	}
 	// The slice's GPUs together: the hosts' sums over their GPU count.
 	var all GPUFigures
 	for _, h := range p.Hosts {
-		s := r.hosts[h.Host]
+		s := r.Hosts[h.Host]
 		if s == nil {
 			s = &figuresSum{}
-			r.hosts[h.Host] = s
+			r.Hosts[h.Host] = s
 		}
 		s.add(h.GPUFigures)
-		r.hostModel[h.Host] = h.Model
-		r.models[h.Model] = true
+		r.HostModel[h.Host] = h.Model
+		r.Models[h.Model] = true
 		all.GPUs += h.GPUs
 		all.AvgWatts += h.AvgWatts
 		all.AvgUtilPct += h.AvgUtilPct * float64(h.GPUs)
@@ -348,51 +351,51 @@ func (r *gpuRun) add(p *GPUPower) {
 	if all.GPUs > 0 {
 		all.AvgWattsGPU, all.AvgUtilPct = all.AvgWatts/float64(all.GPUs), all.AvgUtilPct/float64(all.GPUs)
 	}
-	r.all.add(all)
+	r.All.add(all)
 	for _, rep := range p.Replicas {
-		s := r.replicas[rep.Replica]
+		s := r.Replicas[rep.Replica]
 		if s == nil {
 			s = &figuresSum{}
-			r.replicas[rep.Replica] = s
+			r.Replicas[rep.Replica] = s
 		}
 		s.add(rep.GPUFigures)
-		r.replicaPod[rep.Replica] = rep
+		r.ReplicaPod[rep.Replica] = rep
 	}
 }
 
 func (r *gpuRun) result() *RunGPUPower {
-	out := &RunGPUPower{Measured: r.measured > 0, Slices: r.measured, NotMeasured: r.unmeasured}
+	out := &RunGPUPower{Measured: r.Measured > 0, Slices: r.Measured, NotMeasured: r.Unmeasured}
 	switch {
-	case r.measured == 0 && r.unmeasured == 0:
+	case r.Measured == 0 && r.Unmeasured == 0:
 		out.Note = "not measured: no slice stored GPU figures"
 		return out
-	case r.measured == 0:
-		out.Note = r.firstMissing
+	case r.Measured == 0:
+		out.Note = r.FirstMissing
 		return out
 	}
-	notes := r.notes
-	if r.unmeasured > 0 {
+	notes := r.Notes
+	if r.Unmeasured > 0 {
 		notes = append([]string{fmt.Sprintf("%d of %d slices not measured, the first: %s",
-			r.unmeasured, r.measured+r.unmeasured, strings.TrimPrefix(r.firstMissing, "not measured: "))}, notes...)
+			r.Unmeasured, r.Measured+r.Unmeasured, strings.TrimPrefix(r.FirstMissing, "not measured: "))}, notes...)
 	}
 	out.Note = strings.Join(notes, "; ")
-	all := r.all.figures()
+	all := r.All.figures()
 	out.GPUs, out.AvgWattsGPU, out.MaxWattsGPU = all.GPUs, all.AvgWattsGPU, all.MaxWattsGPU
 	out.AvgUtilPct, out.MaxUtilPct = all.AvgUtilPct, all.MaxUtilPct
-	if len(r.models) == 1 {
-		for m := range r.models {
+	if len(r.Models) == 1 {
+		for m := range r.Models {
 			out.Model, out.TDPWatts = m, BoardPower[m]
 		}
 	}
 	var busiest GPUFigures
-	for name, s := range r.hosts {
-		h := GPUHost{Host: name, Model: r.hostModel[name], GPUFigures: s.figures()}
+	for name, s := range r.Hosts {
+		h := GPUHost{Host: name, Model: r.HostModel[name], GPUFigures: s.figures()}
 		out.Hosts = append(out.Hosts, h)
 		busiest.AvgWatts, busiest.MaxWatts = max(busiest.AvgWatts, h.AvgWatts), max(busiest.MaxWatts, h.MaxWatts)
 	}
 	slices.SortFunc(out.Hosts, func(a, b GPUHost) int { return cmp.Compare(a.Host, b.Host) })
-	for rep, s := range r.replicas {
-		g := r.replicaPod[rep]
+	for rep, s := range r.Replicas {
+		g := r.ReplicaPod[rep]
 		g.GPUFigures = s.figures()
 		out.Replicas = append(out.Replicas, g)
 	}

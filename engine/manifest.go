@@ -109,6 +109,10 @@ type FinalizeOptions struct {
 	// NoTokenizer recomputes as vLLM's --skip-tokenizer-init does.
 	NoTokenizer bool
 	Progress    func(slicesRead, slices int)
+	// Resume, Checkpoint and CheckpointEvery: see AggregateOptions.
+	Resume          []byte
+	Checkpoint      func(state []byte, slicesRead int)
+	CheckpointEvery time.Duration
 }
 
 // Finalize computes a run's result.json, table and timeseries from the
@@ -139,7 +143,8 @@ func Finalize(ctx context.Context, store results.Store, runID string, o Finalize
 		tok, _ = ResolveTokenizer(req, req.ReplicaBaseURL(0))
 	}
 	out, err := Aggregate(ctx, store, runID, AggregateOptions{Request: req, Model: req.Model, Tokenizer: tok,
-		Date: m.StartedAt, Scheduled: m.Scheduled, Progress: o.Progress})
+		Date: m.StartedAt, Scheduled: m.Scheduled, Progress: o.Progress,
+		Resume: o.Resume, Checkpoint: o.Checkpoint, CheckpointEvery: o.CheckpointEvery})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"bytes"
+	"encoding/gob"
 	"math"
 	"slices"
 	"strings"
@@ -284,6 +286,58 @@ func (a *Accumulator) Result(duration float64) Result {
 	res.ITL = describeMs(itls, a.opts.Percentiles)
 	res.E2EL = describeMs(latencies, a.opts.Percentiles)
 	return res
+}
+
+// accumulatorState is what an Accumulator holds beside its options.
+type accumulatorState struct {
+	Statuses                            StatusCounts
+	Failed, Good, TotalInput, TotalOuts int
+	Starts, TTFTs, Latencies, TPOTs     []float64
+	ITLs                                []float64
+	ITLEnds                             []int
+	Errors                              []string
+	ErrorCount                          map[string]int
+	Details                             *Details
+}
+
+// MarshalBinary saves what the accumulator holds (not its options), so that
+// an aggregation cut off midway can go on from it.
+func (a *Accumulator) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(accumulatorState{
+		Statuses: a.statuses, Failed: a.failed, Good: a.good, TotalInput: a.totalInput, TotalOuts: a.totalOutput,
+		Starts: a.starts.flat(), TTFTs: a.ttfts.flat(), Latencies: a.latencies.flat(), TPOTs: a.tpots.flat(),
+		ITLs: a.itls.flat(), ITLEnds: a.itlEnds.flat(), Errors: a.errors, ErrorCount: a.errorCount, Details: a.details,
+	})
+	return b.Bytes(), err
+}
+
+// UnmarshalBinary restores what MarshalBinary saved into an accumulator
+// made by NewAccumulator with the same options.
+func (a *Accumulator) UnmarshalBinary(data []byte) error {
+	var st accumulatorState
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
+		return err
+	}
+	a.statuses, a.failed, a.good, a.totalInput, a.totalOutput = st.Statuses, st.Failed, st.Good, st.TotalInput, st.TotalOuts
+	a.starts, a.ttfts, a.latencies, a.tpots, a.itls, a.itlEnds = series[float64]{}, series[float64]{}, series[float64]{}, series[float64]{}, series[float64]{}, series[int]{}
+	a.starts.add(st.Starts...)
+	a.ttfts.add(st.TTFTs...)
+	a.latencies.add(st.Latencies...)
+	a.tpots.add(st.TPOTs...)
+	a.itls.add(st.ITLs...)
+	a.itlEnds.add(st.ITLEnds...)
+	a.errors, a.errorCount = st.Errors, st.ErrorCount
+	if a.errorCount == nil {
+		a.errorCount = map[string]int{}
+	}
+	if a.opts.SaveDetailed {
+		a.details = st.Details
+		if a.details == nil {
+			a.details = &Details{}
+		}
+	}
+	return nil
 }
 
 // errorCounts lists the failures by error text, most frequent first (ties

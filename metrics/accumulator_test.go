@@ -180,3 +180,50 @@ func BenchmarkAccumulator500k(b *testing.B) {
 		}
 	})
 }
+
+// An accumulator saved midway and restored into a new one with the same
+// options goes on to the same result, details and error counts included.
+func TestAccumulatorSavedMidwayGoesOnToTheSameResult(t *testing.T) {
+	opts := Options{SaveDetailed: true, Percentiles: []float64{50, 99}, Goodput: map[string]float64{MetricTTFT: 150},
+		OutputTokens: func(s string) int { return len(strings.Fields(s)) }}
+	var records []Record
+	for i := range 40 {
+		switch i % 7 {
+		case 3:
+			records = append(records, Record{Status: StatusFailed, Error: fmt.Sprintf("HTTP %d", 500+i%2), StartTime: float64(i)})
+		case 5:
+			records = append(records, Record{Status: StatusInterrupted, Error: "interrupted: stopped"})
+		default:
+			r := ok(float64(i)*0.3, 0.1+0.01*float64(i%5), []float64{0.02, 0.03 * float64(i%3)}, 0)
+			r.GeneratedText = strings.Repeat("word ", 3+i%4)
+			records = append(records, r)
+		}
+	}
+	whole := NewAccumulator(opts)
+	for _, r := range records {
+		whole.Add(r)
+	}
+	first := NewAccumulator(opts)
+	for _, r := range records[:17] {
+		first.Add(r)
+	}
+	saved, err := first.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := NewAccumulator(opts)
+	if err := resumed.UnmarshalBinary(saved); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records[17:] {
+		resumed.Add(r)
+	}
+	info := RunInfo{Date: "20261204-010000", Backend: "vllm", ModelID: "m", NumPrompts: len(records)}
+	want, got := ResultJSON(whole.Result(12), info), ResultJSON(resumed.Result(12), info)
+	if got != want {
+		t.Errorf("resumed result differs:\n got %s\nwant %s", got, want)
+	}
+	if !strings.Contains(want, `"generated_texts"`) || whole.Result(12).RequestGoodput == 0 {
+		t.Fatalf("the records exercise neither details nor goodput: %s", want)
+	}
+}

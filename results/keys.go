@@ -15,6 +15,7 @@ import (
 //	<run-id>/slices/<slice:5>/<replica:3>/compact-a<attempt:3>.jsonl.gz, .json
 //	<run-id>/slices/<slice:5>/gpu.json
 //	<run-id>/result.json, result.txt, timeseries.json, timeseries.csv, report.html
+//	<run-id>/aggregate-checkpoint.gob
 //
 // Every object a LoadSlice attempt writes carries its attempt number, so two
 // attempts of one slice (a retry and a worker cut off from Temporal that is
@@ -74,6 +75,11 @@ func TableKey(runID string) string          { return runID + "/result.txt" }
 func TimeseriesJSONKey(runID string) string { return runID + "/timeseries.json" }
 func TimeseriesCSVKey(runID string) string  { return runID + "/timeseries.csv" }
 func ReportKey(runID string) string         { return runID + "/report.html" }
+
+// AggregateCheckpointKey holds what the run's aggregation has computed so
+// far, for a retry to go on from. Any attempt's copy is a valid one: each
+// holds the number of slices it covers.
+func AggregateCheckpointKey(runID string) string { return runID + "/aggregate-checkpoint.gob" }
 
 // SliceGPUKey holds the GPUs' power and utilisation over slice k (DCGM
 // exporter metrics read from Prometheus).

@@ -1,0 +1,164 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/metrics"
+	"github.com/vibench/vllm-inference-benchmark/results"
+)
+
+// readLog is a store that notes the keys read.
+type readLog struct {
+	results.Store
+	mu   sync.Mutex
+	keys []string
+}
+
+func (s *readLog) Get(ctx context.Context, key string) ([]byte, error) {
+	s.note(key)
+	return s.Store.Get(ctx, key)
+}
+
+func (s *readLog) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.note(key)
+	return s.Store.Open(ctx, key)
+}
+
+func (s *readLog) note(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = append(s.keys, key)
+}
+
+// storeVariedRun stores 6 slices of 2 replicas: successes, failures of two
+// kinds, interrupted requests, GPU figures on some slices (pods on some),
+// and a slice stored twice by two attempts.
+func storeVariedRun(t *testing.T, store results.Store) {
+	t.Helper()
+	const perUnit = 12
+	for slice := range 6 {
+		for replica := range 2 {
+			var recs []metrics.Record
+			for i := range perUnit {
+				idx := slice*perUnit + i
+				start := float64(idx) * 0.5
+				r := metrics.Record{Index: idx, Replica: replica, Status: metrics.StatusCompleted, Success: true,
+					StartTime: start, ScheduledAt: start, Lateness: 0.001 * float64(i%3), PromptLen: 100 + i,
+					TTFT: 0.05 + 0.01*float64((idx*7+replica)%5), Latency: 0.4 + 0.02*float64(i),
+					OutputTokens: 4 + i%3, ITL: []float64{0.02, 0.03 + 0.001*float64(i), 0.025}}
+				switch {
+				case i == 3:
+					r = metrics.Record{Index: idx, Replica: replica, Status: metrics.StatusFailed, Error: "HTTP 500 Internal Server Error", StartTime: start}
+				case i == 5 && replica == 1 && slice >= 3:
+					r = metrics.Record{Index: idx, Replica: replica, Status: metrics.StatusFailed, StartTime: start,
+						Error: `Post "http://10.0.0.7:8000/v1/completions": dial tcp 10.0.0.7:8000: connect: connection refused`}
+				case i == 11:
+					r = metrics.Record{Index: idx, Replica: replica, Status: metrics.StatusInterrupted, Error: "interrupted: stopped", ScheduledAt: start}
+				}
+				recs = append(recs, r)
+			}
+			attempts := 1
+			if slice == 2 {
+				attempts = 2 // a retry stored some of them again
+			}
+			for a := 1; a <= attempts; a++ {
+				body, err := results.EncodePart(recs[:perUnit/a])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := store.Put(t.Context(), results.PartKey("run", slice, replica, a, 0), body); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if slice%2 == 0 {
+			g := measuredSlice(400 + 50*float64(slice))
+			if slice == 4 {
+				g.Replicas = nil
+			}
+			b, _ := json.Marshal(g)
+			if err := store.Put(t.Context(), results.SliceGPUKey("run", slice), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := engine.WriteManifest(t.Context(), store, engine.Manifest{RunID: "run", Model: "m", Replicas: 2,
+		SlicesStarted: 6, Scheduled: 6 * 2 * perUnit, StartedAt: time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An aggregation cut off after any slice and resumed from its checkpoint
+// writes the same files as one that read the run straight through, and
+// reads no object of the slices the checkpoint holds.
+func TestAggregationResumesFromACheckpoint(t *testing.T) {
+	local, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeVariedRun(t, local)
+	rate := config.Rate(4)
+	req := config.Request{RequestRate: &rate, SliceSeconds: 3, PercentileMetrics: config.List{"ttft", "tpot", "itl", "e2el"},
+		MetricPercentiles: config.List{"50", "90", "99"}, Goodput: config.Pairs{"ttft:80", "e2el:600"}}.Defaults()
+	finalize := func(store results.Store, o engine.FinalizeOptions) *engine.Final {
+		t.Helper()
+		o.Request, o.NoTokenizer = &req, true
+		f, err := engine.Finalize(t.Context(), store, "run", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	straight := finalize(local, engine.FinalizeOptions{})
+	type saved struct {
+		state []byte
+		read  int
+	}
+	var checkpoints []saved
+	withCheckpoints := finalize(local, engine.FinalizeOptions{Checkpoint: func(b []byte, read int) {
+		checkpoints = append(checkpoints, saved{b, read})
+	}})
+	same := func(what string, got *engine.Final) {
+		t.Helper()
+		for _, f := range []struct{ name, want, got string }{
+			{"result.json", straight.ResultJSON, got.ResultJSON},
+			{"result.txt", straight.Table, got.Table},
+			{"timeseries.json", string(straight.TimeseriesJSON), string(got.TimeseriesJSON)},
+			{"timeseries.csv", straight.TimeseriesCSV, got.TimeseriesCSV},
+		} {
+			if f.got != f.want {
+				t.Errorf("%s: %s differs from the straight aggregation:\n got %s\nwant %s", what, f.name, f.got, f.want)
+			}
+		}
+	}
+	same("checkpointing", withCheckpoints)
+	if len(checkpoints) != 5 {
+		t.Fatalf("%d checkpoints, want one after each of slices 1-5", len(checkpoints))
+	}
+	if !strings.Contains(straight.ResultJSON, `"failed":`) || straight.Accounting.Interrupted != 12 || straight.Accounting.Duplicates == 0 {
+		t.Fatalf("the stored run lacks a case to carry over: %+v", straight.Accounting)
+	}
+	for _, cp := range checkpoints {
+		logged := &readLog{Store: local}
+		same(fmt.Sprintf("resumed after %d slices", cp.read), finalize(logged, engine.FinalizeOptions{Resume: cp.state}))
+		for _, key := range logged.keys {
+			for slice := range cp.read {
+				if strings.HasPrefix(key, fmt.Sprintf("%s%05d/", results.SlicesPrefix("run"), slice)) {
+					t.Errorf("resumed after %d slices, it read %s again", cp.read, key)
+				}
+			}
+		}
+	}
+	if got := finalize(local, engine.FinalizeOptions{Resume: []byte("not a checkpoint")}); got.ResultJSON != straight.ResultJSON {
+		t.Error("an unreadable checkpoint changed the result instead of being set aside")
+	}
+}
