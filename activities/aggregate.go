@@ -24,7 +24,7 @@ type AggregateProgress struct {
 
 // AggregateCheckpointEvery is how much reading a retried Aggregate may
 // redo: a checkpoint is stored after the slice that passes it.
-var AggregateCheckpointEvery = time.Minute
+const AggregateCheckpointEvery = time.Minute
 
 // Aggregate writes the run's manifest (what ran, how it ended), then reads
 // every stored record of the run and writes timeseries.json/.csv,
