@@ -303,14 +303,18 @@ func (r *run) runSlices() error {
 		r.c.NextSlice = k + 1
 	}
 	if len(inherited) > 0 && busy() {
-		// An inherited child that was terminated never reports.
+		// An inherited child that was terminated never reports: past the
+		// last deadline none will.
+		giveUp := func() {
+			r.c.InFlight = slices.DeleteFunc(r.c.InFlight, func(f InFlightSlice) bool {
+				return slices.ContainsFunc(inherited, func(g InFlightSlice) bool { return g.Slice == f.Slice })
+			})
+		}
 		last := slices.MaxFunc(inherited, func(a, b InFlightSlice) int { return a.Deadline.Compare(b.Deadline) }).Deadline
 		if d := last.Sub(workflow.Now(ctx)); d > 0 {
-			sel.AddFuture(workflow.NewTimer(dctx, d), func(workflow.Future) {
-				r.c.InFlight = slices.DeleteFunc(r.c.InFlight, func(f InFlightSlice) bool {
-					return slices.ContainsFunc(inherited, func(g InFlightSlice) bool { return g.Slice == f.Slice })
-				})
-			})
+			sel.AddFuture(workflow.NewTimer(dctx, d), func(workflow.Future) { giveUp() })
+		} else {
+			giveUp()
 		}
 	}
 	for busy() {
