@@ -64,6 +64,9 @@ type options struct {
 	stressRequests   []int
 	stressRate       float64
 	aggRecords       int
+	// storage: the shares of the real shape and each record's output tokens.
+	storageFractions []float64
+	storageTokens    int
 }
 
 func parseOptions(args []string) (options, error) {
@@ -85,6 +88,8 @@ func parseOptions(args []string) (options, error) {
 	stress := fs.String("stress-requests", "", "stress: run lengths in requests (default 100000,500000; quick 10000,50000)")
 	fs.Float64Var(&o.stressRate, "stress-rate", 2000, "stress: request rate")
 	fs.IntVar(&o.aggRecords, "agg-records", 0, "aggregation: stored records (default 500000; quick 100000)")
+	fractions := fs.String("storage-fractions", "", "storage: shares of the real shape (default 0.25,0.5,1; quick 0.05,0.1)")
+	fs.IntVar(&o.storageTokens, "storage-output-tokens", 2, "storage: output tokens of each stored request (its ITL values are one fewer)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -106,6 +111,15 @@ func parseOptions(args []string) (options, error) {
 	}
 	if o.stressRequests, err = parseList(*stress, strconv.Atoi); err != nil {
 		return o, fmt.Errorf("--stress-requests: %w", err)
+	}
+	if *fractions == "" {
+		*fractions = pick(o.quick, "0.05,0.1", "0.25,0.5,1")
+	}
+	if o.storageFractions, err = parseList(*fractions, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+		return o, fmt.Errorf("--storage-fractions: %w", err)
+	}
+	if o.storageTokens < 1 {
+		return o, fmt.Errorf("--storage-output-tokens: must be at least 1, got %d", o.storageTokens)
 	}
 	o.accuracySeconds = orDefault(o.accuracySeconds, pick(o.quick, 2.0, 6.0))
 	o.streams = orDefault(o.streams, pick(o.quick, 200, 1000))

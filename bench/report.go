@@ -203,8 +203,8 @@ func (r report) table() string {
 		t.row(s, "peak RSS MB", f1(a.PeakRSSMB), "", "")
 	}
 	for _, st := range r.Storage {
-		s := fmt.Sprintf("storage, the real shape x %.2f on S3 at %v a request: %d slices x %d replicas, %d parts, %d records",
-			st.Fraction, storeLatency, st.Slices, realReplicas, st.Objects, st.Records)
+		s := fmt.Sprintf("storage, the real shape x %.2f on S3 at %v a request: %d slices x %d replicas, %d parts, %d records of %d output tokens",
+			st.Fraction, storeLatency, st.Slices, realReplicas, st.Objects, st.Records, st.OutputTokens)
 		t.row(s, "aggregation wall s (CPU s), S3 requests", fmt.Sprintf("%.1f (%.1f), %d", st.AggregateS, st.AggregateCPU, st.S3Requests),
 			fmt.Sprintf("< %d s", targetStorageAggregateSeconds), verdict(st.AggregateS < targetStorageAggregateSeconds))
 		t.row(s, "aggregation peak RSS MB", f1(st.PeakRSSMB), fmt.Sprintf("< %d MB", targetStorageRSSMB), verdict(st.PeakRSSMB < targetStorageRSSMB))

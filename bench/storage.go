@@ -33,6 +33,7 @@ type storageResult struct {
 	Slices          int     `json:"slices"`
 	Objects         int     `json:"objects"`
 	Records         int     `json:"records"`
+	OutputTokens    int     `json:"output_tokens"` // each record's
 	WriteSeconds    float64 `json:"write_s"`
 	CompactSeconds  float64 `json:"compact_s"` // every unit compacted, 16 units at a time
 	AggregateS      float64 `json:"aggregate_s"`
@@ -57,10 +58,7 @@ type storageResult struct {
 // RSS). The quarter shape is also aggregated before compaction, from its
 // parts alone.
 func (b *bench) storage() error {
-	fractions := []float64{0.25, 0.5, 1}
-	if b.opts.quick {
-		fractions = []float64{0.05, 0.1}
-	}
+	fractions := b.opts.storageFractions
 	h, err := s3test.NewHandler(storageBucket)
 	if err != nil {
 		return err
@@ -74,11 +72,11 @@ func (b *bench) storage() error {
 		return err
 	}
 	for i, f := range fractions {
-		r := storageResult{Fraction: f, Slices: max(1, int(float64(realSlices)*f+0.5))}
+		r := storageResult{Fraction: f, Slices: max(1, int(float64(realSlices)*f+0.5)), OutputTokens: b.opts.storageTokens}
 		runID := fmt.Sprintf("shape-%d", i)
 		progress("storage: writing %d slices x %d replicas x %d parts at %v a request", r.Slices, realReplicas, realPartsPerUnit, storeLatency)
 		start := time.Now()
-		if r.Records, err = writeRealShape(store, runID, r.Slices); err != nil {
+		if r.Records, err = writeRealShape(store, runID, r.Slices, b.opts.storageTokens); err != nil {
 			return err
 		}
 		r.WriteSeconds = time.Since(start).Seconds()
@@ -130,8 +128,8 @@ func (b *bench) storage() error {
 func envOf(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
 
 // writeRealShape stores the parts of every (slice, replica), 64 puts at a
-// time, as sonnet 512/128/2 records (one ITL value each).
-func writeRealShape(store results.Store, runID string, slices int) (int, error) {
+// time, as sonnet records of 512 prompt and the given output tokens.
+func writeRealShape(store results.Store, runID string, slices, tokens int) (int, error) {
 	type put struct {
 		key  string
 		body []byte
@@ -162,9 +160,15 @@ func writeRealShape(store results.Store, runID string, slices int) (int, error) 
 					i := (s*realPartsPerUnit+part)*realRecordsPerPart + k
 					at := float64(i) / 12
 					ttft := 0.050 + float64(i%13)*0.001
+					itl := make([]float64, tokens-1)
+					latency := ttft
+					for j := range itl {
+						itl[j] = 0.011 + float64((i+j)%7)*0.0005
+						latency += itl[j]
+					}
 					recs[k] = metrics.Record{RequestID: fmt.Sprintf("bench-0000cafe-r%d-%d", rep, i), PromptLen: 512,
-						ExpectedOutputLen: 2, Success: true, OutputTokens: 2, TTFT: ttft, ITL: []float64{0.011},
-						Latency: ttft + 0.011, StartTime: at, Index: i, Replica: rep, Status: metrics.StatusCompleted,
+						ExpectedOutputLen: tokens, Success: true, OutputTokens: tokens, TTFT: ttft, ITL: itl,
+						Latency: latency, StartTime: at, Index: i, Replica: rep, Status: metrics.StatusCompleted,
 						ScheduledAt: at, Lateness: 0.00005}
 				}
 				body, err := results.EncodePart(recs)
