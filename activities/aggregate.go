@@ -16,10 +16,9 @@ import (
 // AggregateProgress is Aggregate's heartbeat. Checkpoint, once set, is
 // the key of what the reading has computed so far: a retry goes on from it.
 type AggregateProgress struct {
-	SlicesRead       int    `json:"slices_read"`
-	Slices           int    `json:"slices"`
-	Checkpoint       string `json:"checkpoint,omitempty"`
-	CheckpointSlices int    `json:"checkpoint_slices,omitempty"`
+	SlicesRead int    `json:"slices_read"`
+	Slices     int    `json:"slices"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // AggregateCheckpointEvery is how much reading a retried Aggregate may
@@ -72,7 +71,7 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 				log.Warn("aggregation checkpoint not stored; a retry reads more again", zap.Int("slices_read", read), zap.Error(err))
 				return
 			}
-			hb.Checkpoint, hb.CheckpointSlices = key, read
+			hb.Checkpoint = key
 			activity.RecordHeartbeat(ctx, hb)
 		}})
 	if err != nil {
@@ -112,6 +111,6 @@ func (a *Activities) aggregateCheckpoint(ctx context.Context, hb *AggregateProgr
 		a.Log.Warn("aggregation checkpoint not read; reading from the first slice", zap.String("key", prev.Checkpoint), zap.Error(err))
 		return nil
 	}
-	hb.Checkpoint, hb.CheckpointSlices = prev.Checkpoint, prev.CheckpointSlices
+	hb.Checkpoint = prev.Checkpoint
 	return b
 }

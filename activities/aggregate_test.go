@@ -70,7 +70,7 @@ func TestAggregateRetryGoesOnFromItsCheckpoint(t *testing.T) {
 	if _, err := aggregate(nil); err == nil {
 		t.Fatal("aggregating from the first slice read slice 1's overwritten objects without an error")
 	}
-	got, err := aggregate(&activities.AggregateProgress{SlicesRead: 1, Slices: 2, Checkpoint: key, CheckpointSlices: 1})
+	got, err := aggregate(&activities.AggregateProgress{SlicesRead: 1, Slices: 2, Checkpoint: key})
 	if err != nil {
 		t.Fatalf("the retry did not go on from its checkpoint: %v", err)
 	}

@@ -178,11 +178,10 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	acc := metrics.NewAccumulator(mopts)
 	st := aggState{FirstSend: math.Inf(1), LastSend: math.Inf(-1)}
 	if o.Resume != nil {
-		// A checkpoint that cannot be read is set aside: reading starts over.
+		// A checkpoint that cannot be read is set aside (the accumulator is
+		// left empty): reading starts over.
 		if resumed, err := decodeCheckpoint(o.Resume, acc); err == nil {
 			st = resumed
-		} else {
-			acc = metrics.NewAccumulator(mopts)
 		}
 	}
 	var slice []metrics.Record

@@ -56,10 +56,10 @@ type failureCounter struct {
 // addUnit counts one (slice, replica)'s records.
 func (f *failureCounter) addUnit(slice, replica int, recs []metrics.Record) {
 	for len(f.Replicas) <= replica {
-		f.Replicas = append(f.Replicas, &ReplicaFailures{Replica: len(f.Replicas), ByReason: map[string]int{}})
+		f.Replicas = append(f.Replicas, &ReplicaFailures{Replica: len(f.Replicas)})
 	}
 	r := f.Replicas[replica]
-	if r.ByReason == nil { // restored empty from a checkpoint
+	if r.ByReason == nil { // new, or restored empty from a checkpoint
 		r.ByReason = map[string]int{}
 	}
 	sent, refused := 0, 0

@@ -50,12 +50,10 @@ func (r *run) waitReadyCtx() workflow.Context {
 // stored); WaitForCancellation lets a stopped slice flush before the
 // workflow aggregates.
 func (r *run) sliceCtx(ctx workflow.Context, k, replica int) workflow.Context {
-	slice := time.Duration(r.req.SliceSeconds * float64(time.Second))
-	tail := time.Duration(r.req.RequestTimeoutSeconds*float64(time.Second)) + 5*time.Minute
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              LoadTaskQueue,
-		ScheduleToCloseTimeout: sliceLead + slice + tail,
-		StartToCloseTimeout:    sliceLead + slice + tail,
+		ScheduleToCloseTimeout: r.sliceTimeout(),
+		StartToCloseTimeout:    r.sliceTimeout(),
 		HeartbeatTimeout:       sliceHeartbeatTimeout,
 		WaitForCancellation:    true,
 		Summary:                fmt.Sprintf("slice %d/%d replica %d", k+1, r.c.Plan.NumSlices, replica),
@@ -78,4 +76,16 @@ func (r *run) aggregateCtx(ctx workflow.Context) workflow.Context {
 		Summary:             "aggregate the whole run",
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10, MaximumInterval: time.Minute},
 	})
+}
+
+// sliceTimeout bounds one replica's share of a slice: the lead, the slice,
+// and the tail of its last requests.
+func (r *run) sliceTimeout() time.Duration {
+	slice := time.Duration(r.req.SliceSeconds * float64(time.Second))
+	tail := time.Duration(r.req.RequestTimeoutSeconds*float64(time.Second)) + 5*time.Minute
+	return sliceLead + slice + tail
+}
+
+func (r *run) replicaGoneLimit() time.Duration {
+	return time.Duration(r.req.ReplicaGoneLimitSeconds * float64(time.Second))
 }

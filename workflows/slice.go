@@ -109,8 +109,8 @@ func (r *run) launchSlice(ctx workflow.Context, k int, endpoints []string) []wor
 // close so that continue-as-new leaves it running.
 func (r *run) startSliceChild(ctx workflow.Context, k int) (workflow.ChildWorkflowFuture, InFlightSlice) {
 	info := workflow.GetInfo(r.ctx)
-	slice := time.Duration(r.req.SliceSeconds * float64(time.Second))
-	timeout := sliceLead + slice + time.Duration((r.req.RequestTimeoutSeconds+r.req.ReplicaGoneLimitSeconds)*float64(time.Second)) + 15*time.Minute
+	// Long enough for a replica's wait and then its whole slice.
+	timeout := r.sliceTimeout() + r.replicaGoneLimit() + 10*time.Minute
 	exec := info.FirstRunID
 	if len(exec) > 8 {
 		exec = exec[:8]
@@ -134,11 +134,9 @@ func (r *run) startSliceChild(ctx workflow.Context, k int) (workflow.ChildWorkfl
 // takeReport absorbs a slice child's report once; a second one for the
 // same slice (its close seen after its signal) is ignored.
 func (r *run) takeReport(rep SliceReport) error {
-	i := slices.IndexFunc(r.c.InFlight, func(f InFlightSlice) bool { return f.Slice == rep.Slice })
-	if i < 0 {
+	if !r.dropInFlight(rep.Slice) {
 		return nil
 	}
-	r.c.InFlight = slices.Delete(r.c.InFlight, i, i+1)
 	for i, ep := range rep.Endpoints {
 		if ep != "" && i < len(r.c.Deployment.Endpoints) {
 			r.c.Deployment.Endpoints[i] = ep
@@ -151,4 +149,13 @@ func (r *run) takeReport(rep SliceReport) error {
 		return errors.New(rep.Err)
 	}
 	return nil
+}
+
+// dropInFlight takes slice k off the slices in flight; false if it was not.
+func (r *run) dropInFlight(k int) bool {
+	i := slices.IndexFunc(r.c.InFlight, func(f InFlightSlice) bool { return f.Slice == k })
+	if i >= 0 {
+		r.c.InFlight = slices.Delete(r.c.InFlight, i, i+1)
+	}
+	return i >= 0
 }

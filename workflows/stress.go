@@ -272,11 +272,8 @@ func (r *run) runSlices() error {
 				// without a report (terminated, timed out) ends the slice.
 				takeReports()
 				err := f.Get(ctx, nil)
-				if i := slices.IndexFunc(r.c.InFlight, func(g InFlightSlice) bool { return g.Slice == k }); i >= 0 {
-					r.c.InFlight = slices.Delete(r.c.InFlight, i, i+1)
-					if err != nil && !temporal.IsCanceledError(err) {
-						fail(fmt.Errorf("slice %d: %w", k+1, err))
-					}
+				if r.dropInFlight(k) && err != nil && !temporal.IsCanceledError(err) {
+					fail(fmt.Errorf("slice %d: %w", k+1, err))
 				}
 			})
 		} else {
@@ -359,7 +356,7 @@ func (r *run) resolveEndpoints(k int) ([]string, error) {
 func (r *run) sliceAfterRestart(ctx workflow.Context, in activities.SliceInput) workflow.Future {
 	f, set := workflow.NewFuture(ctx)
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		limit := time.Duration(r.req.ReplicaGoneLimitSeconds * float64(time.Second))
+		limit := r.replicaGoneLimit()
 		wctx := workflow.WithActivityOptions(gctx, workflow.ActivityOptions{
 			TaskQueue: OrchestrationTaskQueue, StartToCloseTimeout: limit + 5*time.Minute, HeartbeatTimeout: time.Minute,
 			Summary:     fmt.Sprintf("slice %d: wait for replica %d", in.Slice+1, in.Replica),

@@ -313,6 +313,25 @@ func runChain(t *testing.T, f *fakeActivities, req config.Request, setup func(i 
 	return nil, nil, nil
 }
 
+// realLengthSlices is a fake run of numSlices slices that each last their
+// real length: the start lead, 300 s, and a 20 s tail.
+func realLengthSlices(numSlices int) *fakeActivities {
+	f := newFake()
+	f.plan.NumSlices = numSlices
+	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	return f
+}
+
+// progressOf answers the progress query of a segment's run.
+func progressOf(t *testing.T, seg *segment) Progress {
+	t.Helper()
+	var p Progress
+	if v, err := seg.env.QueryWorkflow(ProgressQuery); err != nil || v.Get(&p) != nil {
+		t.Fatalf("progress query: %v", err)
+	}
+	return p
+}
+
 // reportInherited stands in for the slice children an earlier run of the
 // chain left running: each environment holds one run, so a child's report
 // to the run's workflow id is sent here, when its slice ends, as the child
@@ -436,9 +455,7 @@ func TestFullStressRunContinuesAsNewAndCoversEverySlice(t *testing.T) {
 // in-flight requests), consecutive slices overlap and each still starts on
 // its own timer, not when the previous one ends.
 func TestSlicesStartOnScheduleWhileThePreviousSliceRuns(t *testing.T) {
-	f := newFake()
-	f.plan.NumSlices = 6
-	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	f := realLengthSlices(6)
 	req := stressRequest()
 	req.ContinueAsNewEach = 100
 	segs, _, err := runChain(t, f, req, nil)
@@ -458,9 +475,7 @@ func TestSlicesStartOnScheduleWhileThePreviousSliceRuns(t *testing.T) {
 // reports there), so the next segment's first slice starts on time even
 // when slices take their real length.
 func TestContinueAsNewNeverDelaysASlice(t *testing.T) {
-	f := newFake()
-	f.plan.NumSlices = 6
-	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	f := realLengthSlices(6)
 	req := stressRequest()
 	req.ContinueAsNewEach = 3
 	segs, out, err := runChain(t, f, req, nil)
@@ -479,10 +494,7 @@ func TestContinueAsNewNeverDelaysASlice(t *testing.T) {
 	}
 	// The slice the first run left in flight reported to the second: the
 	// totals hold every slice.
-	var p Progress
-	if v, err := segs[1].env.QueryWorkflow(ProgressQuery); err != nil || v.Get(&p) != nil {
-		t.Fatalf("progress query: %v", err)
-	}
+	p := progressOf(t, segs[1])
 	if p.SlicesDone != 6 || p.Completed != 6*2*perSliceCompleted {
 		t.Errorf("progress after the run: %d slices done, %d completed; want 6 and %d", p.SlicesDone, p.Completed, 6*2*perSliceCompleted)
 	}
@@ -618,9 +630,7 @@ func TestStopSignalEndsTheRunEarly(t *testing.T) {
 // slice child the earlier run left in flight, and aggregates once it has
 // reported.
 func TestStopAfterContinueAsNewCancelsTheInheritedSlice(t *testing.T) {
-	f := newFake()
-	f.plan.NumSlices = 6
-	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	f := realLengthSlices(6)
 	req := stressRequest()
 	req.ContinueAsNewEach = 3
 	var cancelled []string
@@ -647,10 +657,7 @@ func TestStopAfterContinueAsNewCancelsTheInheritedSlice(t *testing.T) {
 	if len(f.aggregates) != 1 || f.aggregates[0].NumSlices != 3 || !out.Partial || out.Reason != "enough" {
 		t.Errorf("aggregates %+v, outcome %+v: want one over 3 slices, partial with the reason", f.aggregates, out)
 	}
-	var p Progress
-	if v, err := segs[1].env.QueryWorkflow(ProgressQuery); err != nil || v.Get(&p) != nil {
-		t.Fatalf("progress query: %v", err)
-	}
+	p := progressOf(t, segs[1])
 	if p.SlicesDone != 3 {
 		t.Errorf("%d slices done, want 3 (the inherited slice reported before the aggregate)", p.SlicesDone)
 	}
@@ -659,9 +666,7 @@ func TestStopAfterContinueAsNewCancelsTheInheritedSlice(t *testing.T) {
 // A slice child that never reports (terminated by hand) holds the run only
 // until its execution timeout: then the run aggregates what is stored.
 func TestAnInheritedSliceThatNeverReportsEndsAtItsDeadline(t *testing.T) {
-	f := newFake()
-	f.plan.NumSlices = 6
-	f.sliceTime = sliceLead + 300*time.Second + 20*time.Second
+	f := realLengthSlices(6)
 	f.lostChildren = true
 	req := stressRequest()
 	req.ContinueAsNewEach = 5
