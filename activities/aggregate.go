@@ -16,6 +16,7 @@ import (
 // AggregateProgress is Aggregate's heartbeat. Checkpoint, once set, is
 // the key of what the reading has computed so far: a retry goes on from it.
 type AggregateProgress struct {
+	Pass       int    `json:"pass"` // over the run, from 1: the exact ITL statistics take 2 or more
 	SlicesRead int    `json:"slices_read"`
 	Slices     int    `json:"slices"`
 	Checkpoint string `json:"checkpoint,omitempty"`
@@ -61,14 +62,14 @@ func (a *Activities) Aggregate(ctx context.Context, in AggregateInput) (Aggregat
 	log := a.Log.With(zap.String("run_id", in.RunID))
 	final, err := engine.Finalize(ctx, a.Store, in.RunID, engine.FinalizeOptions{Tokenizer: plan.Tokenizer,
 		Resume: resume, CheckpointEvery: AggregateCheckpointEvery,
-		Progress: func(read, slices int) {
-			hb.SlicesRead, hb.Slices = read, slices
+		Progress: func(pass, read, slices int) {
+			hb.Pass, hb.SlicesRead, hb.Slices = pass, read, slices
 			activity.RecordHeartbeat(ctx, hb)
 		},
-		Checkpoint: func(state []byte, read int) {
+		Checkpoint: func(state []byte, pass, read int) {
 			key := results.AggregateCheckpointKey(in.RunID)
 			if err := a.Store.Put(ctx, key, state); err != nil {
-				log.Warn("aggregation checkpoint not stored; a retry reads more again", zap.Int("slices_read", read), zap.Error(err))
+				log.Warn("aggregation checkpoint not stored; a retry reads more again", zap.Int("pass", pass), zap.Int("slices_read", read), zap.Error(err))
 				return
 			}
 			hb.Checkpoint = key

@@ -47,12 +47,12 @@ func TestAggregateRetryGoesOnFromItsCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var state []byte
-	if _, err := engine.Finalize(t.Context(), f.store, "run-1", engine.FinalizeOptions{Tokenizer: plan.Tokenizer, Checkpoint: func(b []byte, read int) {
-		if read == 1 {
-			state = b
+	if _, err := engine.Finalize(t.Context(), f.store, "run-1", engine.FinalizeOptions{Tokenizer: plan.Tokenizer, Checkpoint: func(b []byte, pass, read int) {
+		if pass == 2 && read == 1 {
+			state = b // pass 1 and slice 1 of pass 2 are in it
 		}
 	}}); err != nil || state == nil {
-		t.Fatalf("no checkpoint after slice 1 (%v)", err)
+		t.Fatalf("no checkpoint after slice 1 of pass 2 (%v)", err)
 	}
 	key := results.AggregateCheckpointKey("run-1")
 	if err := f.store.Put(t.Context(), key, state); err != nil {
@@ -70,7 +70,7 @@ func TestAggregateRetryGoesOnFromItsCheckpoint(t *testing.T) {
 	if _, err := aggregate(nil); err == nil {
 		t.Fatal("aggregating from the first slice read slice 1's overwritten objects without an error")
 	}
-	got, err := aggregate(&activities.AggregateProgress{SlicesRead: 1, Slices: 2, Checkpoint: key})
+	got, err := aggregate(&activities.AggregateProgress{Pass: 2, SlicesRead: 1, Slices: 2, Checkpoint: key})
 	if err != nil {
 		t.Fatalf("the retry did not go on from its checkpoint: %v", err)
 	}

@@ -108,11 +108,13 @@ type genResult struct {
 
 	AggregateSeconds  float64 `json:"aggregate_s,omitempty"`
 	AggregatedRecords int     `json:"aggregated_records,omitempty"`
+	AggregatePasses   int     `json:"aggregate_passes,omitempty"`
 	// With job.Checkpoint: the checkpoints stored (the last one's size, the
 	// puts' time) and the resumed aggregation from the last one.
 	Checkpoints     int     `json:"checkpoints,omitempty"`
 	CheckpointMB    float64 `json:"checkpoint_mb,omitempty"`
 	CheckpointPutS  float64 `json:"checkpoint_put_s,omitempty"`
+	ResumeFromPass  int     `json:"resume_from_pass,omitempty"`
 	ResumeFromSlice int     `json:"resume_from_slice,omitempty"`
 	ResumeSeconds   float64 `json:"resume_s,omitempty"`
 

@@ -205,7 +205,7 @@ func (r report) table() string {
 	for _, st := range r.Storage {
 		s := fmt.Sprintf("storage, the real shape x %.2f on S3 at %v a request: %d slices x %d replicas, %d parts, %d records of %d output tokens",
 			st.Fraction, storeLatency, st.Slices, realReplicas, st.Objects, st.Records, st.OutputTokens)
-		t.row(s, "aggregation wall s (CPU s), S3 requests", fmt.Sprintf("%.1f (%.1f), %d", st.AggregateS, st.AggregateCPU, st.S3Requests),
+		t.row(s, "aggregation wall s (CPU s), passes, S3 requests", fmt.Sprintf("%.1f (%.1f), %d, %d", st.AggregateS, st.AggregateCPU, st.Passes, st.S3Requests),
 			fmt.Sprintf("< %d s", targetStorageAggregateSeconds), verdict(st.AggregateS < targetStorageAggregateSeconds))
 		t.row(s, "aggregation peak RSS MB", f1(st.PeakRSSMB), fmt.Sprintf("< %d MB", targetStorageRSSMB), verdict(st.PeakRSSMB < targetStorageRSSMB))
 		t.row(s, "compacting every unit, 16 at a time, s", f1(st.CompactSeconds), "", "")
@@ -215,7 +215,7 @@ func (r report) table() string {
 		if st.Checkpoints > 0 {
 			t.row(s, fmt.Sprintf("aggregation with a checkpoint every %v: wall s, checkpoints, last MB, put s", checkpointEvery),
 				fmt.Sprintf("%.1f, %d, %.1f, %.1f", st.CheckpointedS, st.Checkpoints, st.CheckpointMB, st.CheckpointPutS), "", "")
-			t.row(s, "a retry resumed from the last checkpoint: from slice, wall s", fmt.Sprintf("%d, %.1f", st.ResumeFromSlice+1, st.ResumeS), "", "")
+			t.row(s, "a retry resumed from the last checkpoint: from pass, slice, wall s", fmt.Sprintf("%d, %d, %.1f", st.ResumeFromPass, st.ResumeFromSlice+1, st.ResumeS), "", "")
 		}
 	}
 	return t.String()

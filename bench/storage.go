@@ -38,6 +38,7 @@ type storageResult struct {
 	CompactSeconds  float64 `json:"compact_s"` // every unit compacted, 16 units at a time
 	AggregateS      float64 `json:"aggregate_s"`
 	AggregateCPU    float64 `json:"aggregate_cpu_s"`
+	Passes          int     `json:"passes"` // the aggregation's over the store
 	PeakRSSMB       float64 `json:"peak_rss_mb"`
 	S3Requests      int64   `json:"s3_requests"` // by the aggregation
 	PartsOnlyS      float64 `json:"parts_only_aggregate_s,omitempty"`
@@ -48,6 +49,7 @@ type storageResult struct {
 	Checkpoints     int     `json:"checkpoints,omitempty"`
 	CheckpointMB    float64 `json:"checkpoint_mb,omitempty"`
 	CheckpointPutS  float64 `json:"checkpoint_put_s,omitempty"`
+	ResumeFromPass  int     `json:"resume_from_pass,omitempty"`
 	ResumeFromSlice int     `json:"resume_from_slice,omitempty"`
 	ResumeS         float64 `json:"resume_s,omitempty"`
 }
@@ -108,7 +110,7 @@ func (b *bench) storage() error {
 		if err != nil {
 			return err
 		}
-		r.AggregateS, r.AggregateCPU, r.S3Requests = g.AggregateSeconds, g.EngineCPUSeconds, reqs
+		r.AggregateS, r.AggregateCPU, r.Passes, r.S3Requests = g.AggregateSeconds, g.EngineCPUSeconds, g.AggregatePasses, reqs
 		// The child's own VmHWM: its rusage maxrss would also count this
 		// process (it holds the S3 server's objects) as it was at the fork.
 		r.PeakRSSMB = g.RunPeakRSSMB
@@ -118,7 +120,7 @@ func (b *bench) storage() error {
 				return err
 			}
 			r.CheckpointedS, r.Checkpoints, r.CheckpointMB, r.CheckpointPutS = g.AggregateSeconds, g.Checkpoints, g.CheckpointMB, g.CheckpointPutS
-			r.ResumeFromSlice, r.ResumeS = g.ResumeFromSlice, g.ResumeSeconds
+			r.ResumeFromPass, r.ResumeFromSlice, r.ResumeS = g.ResumeFromPass, g.ResumeFromSlice, g.ResumeSeconds
 		}
 		b.rep.Storage = append(b.rep.Storage, r)
 	}
@@ -223,14 +225,15 @@ func runAggregateS3(j job) (genResult, error) {
 	res.SetupRSSMB = procStatusMB("VmRSS")
 	cpu0 := processCPUSeconds()
 	start := time.Now()
-	opts := engine.AggregateOptions{Request: aggregateRequest(j.Requests), Model: benchModel, Date: time.Now(), Scheduled: j.Requests}
+	opts := engine.AggregateOptions{Request: aggregateRequest(j.Requests), Model: benchModel, Date: time.Now(), Scheduled: j.Requests,
+		Progress: func(pass, _, _ int) { res.AggregatePasses = max(res.AggregatePasses, pass) }}
 	key := results.AggregateCheckpointKey(j.RunID)
 	if j.Checkpoint {
 		opts.CheckpointEvery = checkpointEvery
-		opts.Checkpoint = func(state []byte, read int) {
+		opts.Checkpoint = func(state []byte, pass, read int) {
 			put := time.Now()
 			if store.Put(context.Background(), key, state) == nil {
-				res.Checkpoints, res.CheckpointMB, res.ResumeFromSlice = res.Checkpoints+1, float64(len(state))/(1<<20), read
+				res.Checkpoints, res.CheckpointMB, res.ResumeFromPass, res.ResumeFromSlice = res.Checkpoints+1, float64(len(state))/(1<<20), pass, read
 				res.CheckpointPutS += time.Since(put).Seconds()
 			}
 		}

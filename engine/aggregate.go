@@ -65,22 +65,26 @@ type AggregateOptions struct {
 	// Scheduled is how many requests the run scheduled over all replicas
 	// (0: unknown).
 	Scheduled int
-	// Progress is told after each slice is read (heartbeats).
-	Progress func(slicesRead, slices int)
+	// Progress is told after each slice is read (heartbeats), in which
+	// pass over the run (from 1).
+	Progress func(pass, slicesRead, slices int)
 	// Resume is a checkpoint that an earlier, cut-off aggregation of the
 	// same run with the same options saved: reading goes on after the
 	// slices it holds. nil (or unreadable): from the first slice.
 	Resume []byte
 	// Checkpoint, when set, is given a checkpoint after a slice whenever
 	// CheckpointEvery has passed since the start or the last one.
-	Checkpoint      func(state []byte, slicesRead int)
+	Checkpoint      func(state []byte, pass, slicesRead int)
 	CheckpointEvery time.Duration
 }
 
 // aggState is what an aggregation has computed from the slices it has
-// read; a checkpoint saves it with the accumulator's numbers.
+// read; a checkpoint saves it with the accumulator's numbers. Pass 1
+// computes all of it; later passes (the exact ITL statistics) only feed
+// the accumulator again.
 type aggState struct {
-	SlicesRead int // every unit of a lower slice is in
+	Pass       int // from 1
+	SlicesRead int // in this pass, every unit of a lower slice is in
 	// Send lateness and queueing are the client's self-check: percentiles
 	// within 1% in constant memory, whatever the run's length.
 	Lateness, Queued    metrics.Histogram
@@ -171,12 +175,13 @@ func RunInfo(req config.Request, model string, tok datasets.Tokenizer, date time
 // concurrently) and computes the whole-run metrics (records fed in dispatch
 // order: index, then replica) and the per-slice timeseries. Slices hold
 // disjoint index ranges, so only a window of units is in memory at a time,
-// beside the accumulator's compact numbers.
+// beside the accumulator's compact numbers. The exact ITL statistics take
+// the accumulator's later passes: each reads the run again.
 func Aggregate(ctx context.Context, store results.Store, runID string, o AggregateOptions) (*Outcome, error) {
 	mopts := MetricsOptions(o.Request, o.Tokenizer)
 	out := &Outcome{Scheduled: o.Scheduled}
 	acc := metrics.NewAccumulator(mopts)
-	st := aggState{FirstSend: math.Inf(1), LastSend: math.Inf(-1)}
+	st := aggState{Pass: 1, FirstSend: math.Inf(1), LastSend: math.Inf(-1)}
 	if o.Resume != nil {
 		// A checkpoint that cannot be read is set aside (the accumulator is
 		// left empty): reading starts over.
@@ -191,6 +196,9 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		})
 		for _, rec := range slice {
 			acc.Add(rec)
+			if st.Pass > 1 {
+				continue
+			}
 			st.Duration = max(st.Duration, rec.StartTime+rec.Latency)
 			if rec.Status != metrics.StatusInterrupted {
 				st.Lateness.Add(rec.Lateness)
@@ -199,18 +207,19 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 				st.FirstSend, st.LastSend = min(st.FirstSend, sent), max(st.LastSend, sent)
 			}
 		}
-		st.Stored += len(slice)
+		if st.Pass == 1 {
+			st.Stored += len(slice)
+		}
 		slice = slice[:0]
 	}
-	units, err := results.ListUnits(ctx, store, runID)
+	allUnits, err := results.ListUnits(ctx, store, runID)
 	if err != nil {
 		return nil, err
 	}
 	numSlices := 0
-	if n := len(units); n > 0 {
-		numSlices = units[n-1].Slice + 1
+	if n := len(allUnits); n > 0 {
+		numSlices = allUnits[n-1].Slice + 1
 	}
-	units = slices.DeleteFunc(units, func(u results.Unit) bool { return u.Slice < st.SlicesRead })
 	type unitData struct {
 		*UnitRecords
 		gpu *GPUPower
@@ -221,7 +230,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 			return unitData{}, err
 		}
 		d := unitData{UnitRecords: ur}
-		if u.Replica == 0 {
+		if u.Replica == 0 && st.Pass == 1 {
 			d.gpu = readJSON[GPUPower](ctx, store, results.SliceGPUKey(runID, u.Slice))
 			if d.gpu == nil {
 				d.gpu = &GPUPower{Note: "not measured: the slice stored no GPU figures"}
@@ -239,16 +248,24 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		}
 		st.SlicesRead = next
 		if o.Progress != nil {
-			o.Progress(sliceNo+1, numSlices)
+			o.Progress(st.Pass, sliceNo+1, numSlices)
 		}
 		if o.Checkpoint != nil && next < numSlices && time.Since(lastCheckpoint) >= o.CheckpointEvery {
 			if b, err := encodeCheckpoint(&st, acc); err == nil {
-				o.Checkpoint(b, next)
+				o.Checkpoint(b, st.Pass, next)
 			}
 			lastCheckpoint = time.Now()
 		}
 	}
-	err = results.FetchOrdered(ctx, fetchConcurrency, units, read, func(_ int, u unitData) error {
+	readAgain := func(_ int, u unitData) error {
+		if u.Slice != sliceNo {
+			endSlice(u.Slice)
+			sliceNo = u.Slice
+		}
+		slice = append(slice, u.Records...)
+		return nil
+	}
+	readFirst := func(_ int, u unitData) error {
 		if u.Slice != sliceNo {
 			endSlice(u.Slice)
 			sliceNo, sliceGPU = u.Slice, nil
@@ -284,11 +301,22 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		}
 		slice = append(slice, u.Records...)
 		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	endSlice(numSlices)
+	for {
+		units := slices.DeleteFunc(slices.Clone(allUnits), func(u results.Unit) bool { return u.Slice < st.SlicesRead })
+		consume := readFirst
+		if st.Pass > 1 {
+			consume = readAgain
+		}
+		if err := results.FetchOrdered(ctx, fetchConcurrency, units, read, consume); err != nil {
+			return nil, err
+		}
+		endSlice(numSlices)
+		if !acc.NextPass() {
+			break
+		}
+		st.Pass, st.SlicesRead, sliceNo = st.Pass+1, 0, -1
+	}
 	out.Result = acc.Result(st.Duration)
 	out.Failures = st.Failures.result()
 	out.GPU = st.GPU.result()

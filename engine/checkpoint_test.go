@@ -120,13 +120,14 @@ func TestAggregationResumesFromACheckpoint(t *testing.T) {
 	}
 	straight := finalize(local, engine.FinalizeOptions{})
 	type saved struct {
-		state []byte
-		read  int
+		state      []byte
+		pass, read int
 	}
 	var checkpoints []saved
-	withCheckpoints := finalize(local, engine.FinalizeOptions{Checkpoint: func(b []byte, read int) {
-		checkpoints = append(checkpoints, saved{b, read})
-	}})
+	passes := 0
+	withCheckpoints := finalize(local, engine.FinalizeOptions{Checkpoint: func(b []byte, pass, read int) {
+		checkpoints = append(checkpoints, saved{b, pass, read})
+	}, Progress: func(pass, _, _ int) { passes = max(passes, pass) }})
 	same := func(what string, got *engine.Final) {
 		t.Helper()
 		for _, f := range []struct{ name, want, got string }{
@@ -141,20 +142,31 @@ func TestAggregationResumesFromACheckpoint(t *testing.T) {
 		}
 	}
 	same("checkpointing", withCheckpoints)
-	if len(checkpoints) != 5 {
-		t.Fatalf("%d checkpoints, want one after each of slices 1-5", len(checkpoints))
+	if passes != 2 || len(checkpoints) != 10 {
+		t.Fatalf("%d passes, %d checkpoints; want 2 passes, a checkpoint after each of slices 1-5 in each", passes, len(checkpoints))
 	}
 	if !strings.Contains(straight.ResultJSON, `"failed":`) || straight.Accounting.Interrupted != 12 || straight.Accounting.Duplicates == 0 {
 		t.Fatalf("the stored run lacks a case to carry over: %+v", straight.Accounting)
 	}
+	// A unit's objects are read once a pass: a resumed aggregation reads
+	// those of a slice the checkpoint holds only in the passes after it.
 	for _, cp := range checkpoints {
 		logged := &readLog{Store: local}
-		same(fmt.Sprintf("resumed after %d slices", cp.read), finalize(logged, engine.FinalizeOptions{Resume: cp.state}))
+		what := fmt.Sprintf("resumed after %d slices of pass %d", cp.read, cp.pass)
+		same(what, finalize(logged, engine.FinalizeOptions{Resume: cp.state}))
+		reads := map[results.ObjectRef]int{}
 		for _, key := range logged.keys {
-			for slice := range cp.read {
-				if strings.HasPrefix(key, fmt.Sprintf("%s%05d/", results.SlicesPrefix("run"), slice)) {
-					t.Errorf("resumed after %d slices, it read %s again", cp.read, key)
-				}
+			if ref, err := results.ParseObjectKey(key); err == nil {
+				reads[ref]++
+			}
+		}
+		for ref, n := range reads {
+			want := passes - cp.pass
+			if ref.Slice >= cp.read {
+				want++
+			}
+			if n != want {
+				t.Errorf("%s: it read %s %d times, want %d", what, ref.Key(), n, want)
 			}
 		}
 	}

@@ -108,10 +108,10 @@ type FinalizeOptions struct {
 	Tokenizer datasets.Tokenizer
 	// NoTokenizer recomputes as vLLM's --skip-tokenizer-init does.
 	NoTokenizer bool
-	Progress    func(slicesRead, slices int)
+	Progress    func(pass, slicesRead, slices int)
 	// Resume, Checkpoint and CheckpointEvery: see AggregateOptions.
 	Resume          []byte
-	Checkpoint      func(state []byte, slicesRead int)
+	Checkpoint      func(state []byte, pass, slicesRead int)
 	CheckpointEvery time.Duration
 }
 

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"encoding/gob"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -36,6 +37,10 @@ type Options struct {
 	OutputTokens func(generatedText string) int
 	// SaveDetailed keeps the per-request arrays of --save-detailed.
 	SaveDetailed bool
+	// MaxDistinct bounds the distinct ITL values held at once while a pass
+	// looks for the exact ITL percentiles; fewer held means more passes.
+	// 0 means DefaultMaxDistinct.
+	MaxDistinct int
 }
 
 func (o Options) withDefaults() Options {
@@ -44,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Percentiles == nil {
 		o.Percentiles = []float64{99}
+	}
+	if o.MaxDistinct <= 0 {
+		o.MaxDistinct = DefaultMaxDistinct
 	}
 	return o
 }
@@ -115,10 +123,14 @@ type Result struct {
 }
 
 // Accumulator computes vLLM's metrics from records added one at a time, in
-// dispatch order. It keeps only the numbers the metrics need: per successful
-// request its start time, TTFT, latency and ITL gaps.
+// dispatch order, in passes: after the first, the same records are added
+// again, in the same order, while NextPass asks for it. It holds per
+// successful request its TTFT, TPOT and latency, and of the ITL gaps (too
+// many to hold) what each pass needs: exact sums and counts.
 type Accumulator struct {
 	opts     Options
+	pass     int // passes ended
+	done     bool
 	statuses StatusCounts
 	failed   int
 	good     int
@@ -127,12 +139,15 @@ type Accumulator struct {
 	totalOutput int
 
 	// Per successful request, in order.
-	starts    series[float64]
 	ttfts     series[float64]
 	latencies series[float64]
-	itlEnds   series[int] // end of the request's gaps in itls
 	tpots     series[float64]
-	itls      series[float64]
+	itl       streamStats
+
+	// The span of the successful requests (pass 1), and per second of it
+	// the stream events and the change in active requests (pass 2).
+	t0, tEnd           float64
+	tokens, activeDiff []int
 
 	errors     []string
 	errorCount map[string]int // failures by error text, at most maxErrorKinds texts
@@ -156,15 +171,23 @@ type ErrorCount struct {
 // NewAccumulator returns an empty accumulator.
 func NewAccumulator(opts Options) *Accumulator {
 	a := &Accumulator{opts: opts.withDefaults(), errorCount: map[string]int{}}
+	a.itl.maxDistinct = a.opts.MaxDistinct
 	if opts.SaveDetailed {
 		a.details = &Details{}
 	}
 	return a
 }
 
-// Add folds one record in. Records must be added in dispatch order.
+// Add folds one record in. Records must be added in dispatch order, and
+// in every pass in the same order.
 func (a *Accumulator) Add(r Record) {
 	success := r.Success && r.Status != StatusInterrupted
+	if a.pass > 0 {
+		if success {
+			a.addAgain(r)
+		}
+		return
+	}
 	switch {
 	case r.Status == StatusInterrupted:
 		a.statuses.Interrupted++
@@ -221,11 +244,15 @@ func (a *Accumulator) addSuccess(r Record, outputLen int) {
 		tpot = (r.Latency - r.TTFT) / float64(outputLen-1)
 		a.tpots.add(tpot)
 	}
-	a.starts.add(r.StartTime)
+	if a.ttfts.n == 0 {
+		a.t0, a.tEnd = r.StartTime, r.StartTime+r.Latency
+	}
+	a.t0, a.tEnd = min(a.t0, r.StartTime), max(a.tEnd, r.StartTime+r.Latency)
 	a.ttfts.add(r.TTFT)
 	a.latencies.add(r.Latency)
-	a.itls.add(r.ITL...)
-	a.itlEnds.add(a.itls.n)
+	for _, gap := range r.ITL {
+		a.itl.add(gap)
+	}
 	if a.meetsSLOs(r.TTFT, tpot, r.Latency) {
 		a.good++
 	}
@@ -244,11 +271,69 @@ func (a *Accumulator) meetsSLOs(ttft, tpot, e2el float64) bool {
 	return within(MetricTTFT, ttft) && within(MetricTPOT, tpot) && within(MetricE2EL, e2el)
 }
 
-// Result computes the metrics over everything added so far for a benchmark
-// that lasted duration seconds. It does not change the accumulator.
+// NextPass ends a pass over the records. It reports whether another is
+// needed; once it reports false, Result may be called.
+func (a *Accumulator) NextPass() bool {
+	if a.done {
+		return false
+	}
+	if a.pass == 0 && a.ttfts.n > 0 {
+		nsec := int(math.Ceil(a.tEnd-a.t0)) + 1
+		a.tokens, a.activeDiff = make([]int, nsec), make([]int, nsec+1)
+	}
+	more := a.itl.endPass(orderRanks(a.itl.n, a.opts.Percentiles))
+	more = more || (a.pass == 0 && a.ttfts.n > 0)
+	a.pass++
+	a.done = !more
+	return more
+}
+
+// addAgain takes a successful request in a later pass: pass 2 counts its
+// stream events and activity per second; every later pass reads its gaps.
+func (a *Accumulator) addAgain(r Record) {
+	if a.pass == 1 {
+		a.countPeaks(r)
+	}
+	if len(a.itl.open) > 0 || a.itl.passes == 1 {
+		for _, gap := range r.ITL {
+			a.itl.add(gap)
+		}
+	}
+}
+
+// countPeaks is vLLM v0.11-v0.20's per-second peaks: the stream events whose
+// time falls in each one-second bucket from the first start, and the
+// requests active in each (a request counts in every bucket from its
+// start's to its end's, inclusive).
+func (a *Accumulator) countPeaks(r Record) {
+	nsec := len(a.tokens)
+	countToken := func(ts float64) {
+		// Python's int() truncates toward zero, so (-1, 0) lands in bucket 0.
+		if b := ts - a.t0; b > -1 && b < float64(nsec) {
+			a.tokens[int(b)]++
+		}
+	}
+	ts := r.StartTime + r.TTFT
+	countToken(ts)
+	for _, gap := range r.ITL {
+		ts += gap
+		countToken(ts)
+	}
+	first, last := r.StartTime-a.t0, (r.StartTime+r.Latency)-a.t0
+	if first > -1 && last < float64(nsec) && int(last) >= int(first) {
+		a.activeDiff[int(first)]++
+		a.activeDiff[int(last)+1]--
+	}
+}
+
+// Result computes the metrics for a benchmark that lasted duration seconds,
+// once NextPass has reported false.
 func (a *Accumulator) Result(duration float64) Result {
-	completed := a.starts.n
-	ttfts, latencies, itls := a.ttfts.flat(), a.latencies.flat(), a.itls.flat()
+	if !a.done {
+		panic("metrics: Result before NextPass reported the last pass")
+	}
+	completed := a.statuses.Completed
+	ttfts, latencies := a.ttfts.flat(), a.latencies.flat()
 	// A run that sent nothing lasted 0 s; its rates are 0, not 0/0.
 	// (vLLM's duration is never 0: it always sends at least one request.)
 	perSecond := func(n int) float64 {
@@ -279,22 +364,33 @@ func (a *Accumulator) Result(duration float64) Result {
 		details := *a.details // later Adds append beyond these lengths
 		res.Details = &details
 	}
-	// peaks needs the lists in dispatch order; describeMs sorts them.
-	res.MaxOutputTokensPerS, res.MaxConcurrentRequests = peaks(a.starts.flat(), ttfts, latencies, itls, a.itlEnds.flat())
+	active := 0
+	for sec, tokens := range a.tokens {
+		res.MaxOutputTokensPerS = max(res.MaxOutputTokensPerS, float64(tokens))
+		active += a.activeDiff[sec]
+		res.MaxConcurrentRequests = max(res.MaxConcurrentRequests, active)
+	}
 	res.TTFT = describeMs(ttfts, a.opts.Percentiles)
 	res.TPOT = describeMs(a.tpots.flat(), a.opts.Percentiles)
-	res.ITL = describeMs(itls, a.opts.Percentiles)
+	res.ITL = a.itl.describe(a.opts.Percentiles)
 	res.E2EL = describeMs(latencies, a.opts.Percentiles)
 	return res
 }
 
+// stateVersion changes whenever accumulatorState does: a checkpoint saved
+// by another version is refused, never misread.
+const stateVersion = 2
+
 // accumulatorState is what an Accumulator holds beside its options.
 type accumulatorState struct {
+	Version, Pass                       int
+	Done                                bool
 	Statuses                            StatusCounts
 	Failed, Good, TotalInput, TotalOuts int
-	Starts, TTFTs, Latencies, TPOTs     []float64
-	ITLs                                []float64
-	ITLEnds                             []int
+	TTFTs, Latencies, TPOTs             []float64
+	ITL                                 streamState
+	T0, TEnd                            float64
+	Tokens, ActiveDiff                  []int
 	Errors                              []string
 	ErrorCount                          map[string]int
 	Details                             *Details
@@ -305,9 +401,11 @@ type accumulatorState struct {
 func (a *Accumulator) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
 	err := gob.NewEncoder(&b).Encode(accumulatorState{
+		Version: stateVersion, Pass: a.pass, Done: a.done,
 		Statuses: a.statuses, Failed: a.failed, Good: a.good, TotalInput: a.totalInput, TotalOuts: a.totalOutput,
-		Starts: a.starts.flat(), TTFTs: a.ttfts.flat(), Latencies: a.latencies.flat(), TPOTs: a.tpots.flat(),
-		ITLs: a.itls.flat(), ITLEnds: a.itlEnds.flat(), Errors: a.errors, ErrorCount: a.errorCount, Details: a.details,
+		TTFTs: a.ttfts.flat(), Latencies: a.latencies.flat(), TPOTs: a.tpots.flat(), ITL: a.itl.state(),
+		T0: a.t0, TEnd: a.tEnd, Tokens: a.tokens, ActiveDiff: a.activeDiff,
+		Errors: a.errors, ErrorCount: a.errorCount, Details: a.details,
 	})
 	return b.Bytes(), err
 }
@@ -319,14 +417,17 @@ func (a *Accumulator) UnmarshalBinary(data []byte) error {
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
 		return err
 	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("metrics: accumulator state of version %d, this build reads %d", st.Version, stateVersion)
+	}
+	a.pass, a.done = st.Pass, st.Done
 	a.statuses, a.failed, a.good, a.totalInput, a.totalOutput = st.Statuses, st.Failed, st.Good, st.TotalInput, st.TotalOuts
-	a.starts, a.ttfts, a.latencies, a.tpots, a.itls, a.itlEnds = series[float64]{}, series[float64]{}, series[float64]{}, series[float64]{}, series[float64]{}, series[int]{}
-	a.starts.add(st.Starts...)
+	a.ttfts, a.latencies, a.tpots = series[float64]{}, series[float64]{}, series[float64]{}
 	a.ttfts.add(st.TTFTs...)
 	a.latencies.add(st.Latencies...)
 	a.tpots.add(st.TPOTs...)
-	a.itls.add(st.ITLs...)
-	a.itlEnds.add(st.ITLEnds...)
+	a.itl.restore(st.ITL)
+	a.t0, a.tEnd, a.tokens, a.activeDiff = st.T0, st.TEnd, st.Tokens, st.ActiveDiff
 	a.errors, a.errorCount = st.Errors, st.ErrorCount
 	if a.errorCount == nil {
 		a.errorCount = map[string]int{}
@@ -359,8 +460,10 @@ func (a *Accumulator) errorCounts() []ErrorCount {
 // Calculate is vLLM's calculate_metrics over records in dispatch order.
 func Calculate(records []Record, duration float64, opts Options) Result {
 	a := NewAccumulator(opts)
-	for _, r := range records {
-		a.Add(r)
+	for more := true; more; more = a.NextPass() {
+		for _, r := range records {
+			a.Add(r)
+		}
 	}
 	return a.Result(duration)
 }
@@ -380,57 +483,10 @@ func describeMs(values []float64, percentiles []float64) Stats {
 	st.Mean = mean * 1000
 	st.Std = stdAround(values, mean) * 1000
 	slices.Sort(values)
-	st.Median = medianSorted(values) * 1000
+	at := func(i int) float64 { return values[i] }
+	st.Median = medianAt(len(values), at) * 1000
 	for i, p := range percentiles {
-		st.Percentiles[i] = PercentileValue{P: p, Value: percentileSorted(values, p) * 1000}
+		st.Percentiles[i] = PercentileValue{P: p, Value: percentileAt(len(values), p, at) * 1000}
 	}
 	return st
-}
-
-// peaks computes vLLM v0.11-v0.20's per-second peaks over the successful
-// requests (their lists in dispatch order; itlEnds[i] is where request i's
-// gaps end in itls): the most stream events whose time falls in one
-// one-second bucket, and the most requests active in one bucket (a request
-// counts in every bucket from its start's to its end's, inclusive).
-func peaks(starts, ttfts, latencies, itls []float64, itlEnds []int) (maxTokensPerS float64, maxConcurrent int) {
-	if len(starts) == 0 {
-		return 0, 0
-	}
-	t0, tEnd := starts[0], starts[0]+latencies[0]
-	for i, s := range starts {
-		t0 = min(t0, s)
-		tEnd = max(tEnd, s+latencies[i])
-	}
-	nsec := int(math.Ceil(tEnd-t0)) + 1
-	tokens := make([]int, nsec)
-	activeDelta := make([]int, nsec+1)
-	countToken := func(ts float64) {
-		// Python's int() truncates toward zero, so (-1, 0) lands in bucket 0.
-		if b := ts - t0; b > -1 && b < float64(nsec) {
-			tokens[int(b)]++
-		}
-	}
-	itlStart := 0
-	for i, start := range starts {
-		ts := start + ttfts[i]
-		countToken(ts)
-		for _, gap := range itls[itlStart:itlEnds[i]] {
-			ts += gap
-			countToken(ts)
-		}
-		itlStart = itlEnds[i]
-
-		first, last := start-t0, (start+latencies[i])-t0
-		if first > -1 && last < float64(nsec) && int(last) >= int(first) {
-			activeDelta[int(first)]++
-			activeDelta[int(last)+1]--
-		}
-	}
-	maxTokens, active := 0, 0
-	for sec := range nsec {
-		maxTokens = max(maxTokens, tokens[sec])
-		active += activeDelta[sec]
-		maxConcurrent = max(maxConcurrent, active)
-	}
-	return float64(maxTokens), maxConcurrent
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -124,18 +125,109 @@ func TestEmptyListsGiveZeroStats(t *testing.T) {
 	}
 }
 
-func TestAccumulatorResultDoesNotDisturbLaterAdds(t *testing.T) {
-	records := randomRecords(5, 2000)
-	a := NewAccumulator(Options{})
-	for i, r := range records {
-		a.Add(r)
-		if i == 1000 {
-			a.Result(10) // sorting for percentiles must not reorder the sums' input
+// passes feeds records to a through every pass it asks for and returns how
+// many there were.
+func passes(a *Accumulator, records []Record) int {
+	n := 1
+	for {
+		for _, r := range records {
+			a.Add(r)
+		}
+		if !a.NextPass() {
+			return n
+		}
+		n++
+	}
+}
+
+// The ITL statistics equal numpy's over the gaps of every request in
+// order, bit for bit, however few distinct values a pass may hold: fewer
+// only takes more passes.
+func TestITLStatsMatchNumpyInEveryNumberOfPasses(t *testing.T) {
+	v := loadNumpyVectors(t)
+	for _, c := range v.Stats {
+		gaps := lcgArray(c.Seed, c.N, c.Scale, c.Offset, c.Square)
+		var records []Record
+		for i := 0; i < len(gaps); i += 1 + i%13 { // requests of 1 to 13 gaps
+			itl := gaps[i:min(len(gaps), i+1+i%13)]
+			records = append(records, ok(float64(i), 0.1, itl, len(itl)+1))
+		}
+		var pcts []float64
+		for _, pv := range c.Percentiles {
+			pcts = append(pcts, pv[0].(float64))
+		}
+		for _, maxDistinct := range []int{1, 5, 0} {
+			name := fmt.Sprintf("n=%d square=%v max_distinct=%d", c.N, c.Square, maxDistinct)
+			a := NewAccumulator(Options{Percentiles: pcts, MaxDistinct: maxDistinct})
+			n := passes(a, records)
+			got := a.Result(1).ITL
+			sameFloat(t, name+" mean", got.Mean, hexFloat(t, c.Mean)*1000)
+			sameFloat(t, name+" std", got.Std, hexFloat(t, c.Std)*1000)
+			sameFloat(t, name+" median", got.Median, hexFloat(t, c.Median)*1000)
+			for i, pv := range c.Percentiles {
+				sameFloat(t, name+" p"+PyFloat(pcts[i]), got.Percentiles[i].Value, hexFloat(t, pv[1].(string))*1000)
+			}
+			switch {
+			case maxDistinct == 0 && n != 2:
+				t.Errorf("%s: %d passes, want 2", name, n)
+			case maxDistinct == 1 && c.N >= 8191 && n < 3:
+				t.Errorf("%s: %d passes: the narrowing passes were not exercised", name, n)
+			}
 		}
 	}
-	got, want := a.Result(20), Calculate(records, 20, Options{})
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("result changed by an intermediate Result call")
+}
+
+// Values one ulp apart share all but their last key bits: the passes
+// narrow them down to the whole key.
+func TestAdjacentITLValuesTakeEveryPass(t *testing.T) {
+	x := 0.0123
+	var records []Record
+	var all []float64
+	for i := range 3000 {
+		itl := make([]float64, 1+i%3)
+		for k := range itl {
+			x = math.Nextafter(x, 1)
+			if (i+k)%5 == 0 {
+				x = math.Nextafter(x, 1) // some gaps in the sequence
+			}
+			itl[k] = x
+		}
+		all = append(all, itl...)
+		records = append(records, ok(float64(i), 0.1, itl, len(itl)+1))
+	}
+	pcts := []float64{1, 33.3, 50, 99, 99.9}
+	a := NewAccumulator(Options{Percentiles: pcts, MaxDistinct: 1})
+	if n := passes(a, records); n != 4 {
+		t.Errorf("%d passes, want 4 (24, 40, 56 and 64 key bits)", n)
+	}
+	got := a.Result(1).ITL
+	sameFloat(t, "median", got.Median, Median(all)*1000)
+	for i, p := range pcts {
+		sameFloat(t, "p"+PyFloat(p), got.Percentiles[i].Value, Percentile(all, p)*1000)
+	}
+	sameFloat(t, "std", got.Std, Std(all)*1000)
+}
+
+// Heavily repeated values (a simulator's fixed latencies) need no more
+// passes than spread ones: a pass holds distinct values with their counts.
+func TestRepeatedITLValuesNeedTwoPasses(t *testing.T) {
+	records := make([]Record, 20000)
+	var all []float64
+	for i := range records {
+		itl := []float64{0.011 + float64(i%7)*0.0005, 0.012, 0.011 + float64((i+3)%7)*0.0005}
+		all = append(all, itl...)
+		records[i] = ok(float64(i)*0.01, 0.05, itl, 4)
+	}
+	a := NewAccumulator(Options{Percentiles: []float64{50, 90, 99, 99.9}, MaxDistinct: 16})
+	if n := passes(a, records); n != 2 {
+		t.Errorf("%d passes, want 2", n)
+	}
+	got := a.Result(200).ITL
+	sameFloat(t, "mean", got.Mean, Mean(all)*1000)
+	sameFloat(t, "std", got.Std, Std(all)*1000)
+	sameFloat(t, "median", got.Median, Median(all)*1000)
+	for i, p := range []float64{50, 90, 99, 99.9} {
+		sameFloat(t, "p"+PyFloat(p), got.Percentiles[i].Value, Percentile(all, p)*1000)
 	}
 }
 
@@ -158,10 +250,18 @@ func BenchmarkAccumulator500k(b *testing.B) {
 		}
 		return a
 	}
+	result := func(a *Accumulator) Result {
+		for a.NextPass() {
+			for _, r := range records {
+				a.Add(r)
+			}
+		}
+		return a.Result(1000)
+	}
 	b.Run("add+result", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if res := fill().Result(1000); res.Completed != n {
+			if res := result(fill()); res.Completed != n {
 				b.Fatal(res.Completed)
 			}
 		}
@@ -172,11 +272,13 @@ func BenchmarkAccumulator500k(b *testing.B) {
 			fill()
 		}
 	})
-	b.Run("result", func(b *testing.B) {
-		a := fill()
+	b.Run("later-passes+result", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			a.Result(1000)
+			b.StopTimer()
+			a := fill()
+			b.StartTimer()
+			result(a)
 		}
 	})
 }
@@ -194,36 +296,54 @@ func TestAccumulatorSavedMidwayGoesOnToTheSameResult(t *testing.T) {
 		case 5:
 			records = append(records, Record{Status: StatusInterrupted, Error: "interrupted: stopped"})
 		default:
-			r := ok(float64(i)*0.3, 0.1+0.01*float64(i%5), []float64{0.02, 0.03 * float64(i%3)}, 0)
+			r := ok(float64(i)*0.3, 0.1+0.01*float64(i%5), []float64{0.02 + float64(i)*1e-12, 0.03 * float64(i%3)}, 0)
 			r.GeneratedText = strings.Repeat("word ", 3+i%4)
 			records = append(records, r)
 		}
 	}
+	opts.MaxDistinct = 2 // narrowing passes too
 	whole := NewAccumulator(opts)
-	for _, r := range records {
-		whole.Add(r)
+	total := passes(whole, records)
+	if total < 3 {
+		t.Fatalf("%d passes: the records exercise no narrowing pass", total)
 	}
-	first := NewAccumulator(opts)
-	for _, r := range records[:17] {
-		first.Add(r)
+	for pass := 1; pass <= total; pass++ {
+		first := NewAccumulator(opts)
+		for range pass - 1 {
+			for _, r := range records {
+				first.Add(r)
+			}
+			first.NextPass()
+		}
+		for _, r := range records[:17] {
+			first.Add(r)
+		}
+		saved, err := first.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumed := NewAccumulator(opts)
+		if err := resumed.UnmarshalBinary(saved); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records[17:] {
+			resumed.Add(r)
+		}
+		for resumed.NextPass() {
+			for _, r := range records {
+				resumed.Add(r)
+			}
+		}
+		info := RunInfo{Date: "20261204-010000", Backend: "vllm", ModelID: "m", NumPrompts: len(records)}
+		if want, got := ResultJSON(whole.Result(12), info), ResultJSON(resumed.Result(12), info); got != want {
+			t.Errorf("saved in pass %d, the resumed result differs:\n got %s\nwant %s", pass, got, want)
+		}
 	}
-	saved, err := first.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resumed := NewAccumulator(opts)
-	if err := resumed.UnmarshalBinary(saved); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range records[17:] {
-		resumed.Add(r)
-	}
-	info := RunInfo{Date: "20261204-010000", Backend: "vllm", ModelID: "m", NumPrompts: len(records)}
-	want, got := ResultJSON(whole.Result(12), info), ResultJSON(resumed.Result(12), info)
-	if got != want {
-		t.Errorf("resumed result differs:\n got %s\nwant %s", got, want)
-	}
+	want := ResultJSON(whole.Result(12), RunInfo{})
 	if !strings.Contains(want, `"generated_texts"`) || whole.Result(12).RequestGoodput == 0 {
 		t.Fatalf("the records exercise neither details nor goodput: %s", want)
+	}
+	if err := NewAccumulator(opts).UnmarshalBinary([]byte("not a state")); err == nil {
+		t.Error("a state that is not one was read")
 	}
 }

@@ -88,12 +88,14 @@ func stdAround(a []float64, mean float64) float64 {
 
 // Median is np.median.
 func Median(a []float64) float64 {
-	return medianSorted(sortedCopy(a))
+	s := sortedCopy(a)
+	return medianAt(len(s), func(i int) float64 { return s[i] })
 }
 
 // Percentile is np.percentile(a, p) with the default "linear" method.
 func Percentile(a []float64, p float64) float64 {
-	return percentileSorted(sortedCopy(a), p)
+	s := sortedCopy(a)
+	return percentileAt(len(s), p, func(i int) float64 { return s[i] })
 }
 
 func sortedCopy(a []float64) []float64 {
@@ -102,39 +104,40 @@ func sortedCopy(a []float64) []float64 {
 	return s
 }
 
-// medianSorted: numpy takes the mean of the middle one or two elements, which
-// for two elements is (0.0 + lo + hi) / 2.
-func medianSorted(s []float64) float64 {
-	n := len(s)
+// medianAt is np.median of n values, at(i) being the i-th smallest: numpy
+// takes the mean of the middle one or two, which for two is
+// (0.0 + lo + hi) / 2.
+func medianAt(n int, at func(int) float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
 	if n%2 == 1 {
-		return 0.0 + s[n/2]
+		return 0.0 + at(n/2)
 	}
-	return (0.0 + s[n/2-1] + s[n/2]) / 2
+	return (0.0 + at(n/2-1) + at(n/2)) / 2
 }
 
-func percentileSorted(s []float64, p float64) float64 {
-	n := len(s)
+// percentileAt is np.percentile of n values, at(i) being the i-th smallest.
+func percentileAt(n int, p float64, at func(int) float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
 	v := float64(n-1) * (p / 100)
 	if v >= float64(n-1) {
-		return s[n-1]
+		return at(n - 1)
 	}
 	if v < 0 {
-		return s[0]
+		return at(0)
 	}
 	lo := math.Floor(v)
 	t := v - lo
 	i := int(lo)
-	d := s[i+1] - s[i]
+	x, y := at(i), at(i+1)
+	d := y - x
 	// float64() keeps the compiler from fusing into an FMA: numpy rounds the
 	// product before the addition.
 	if t < 0.5 {
-		return s[i] + float64(d*t)
+		return x + float64(d*t)
 	}
-	return s[i+1] - float64(d*(1-t))
+	return y - float64(d*(1-t))
 }

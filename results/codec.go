@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	gojson "github.com/goccy/go-json"
 	"io"
 	"sort"
 
@@ -57,7 +58,9 @@ func DecodePart(r io.Reader, fn func(metrics.Record) error) error {
 	for sc.Scan() {
 		line++
 		var rec metrics.Record
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+		// go-json decodes the same records as encoding/json about twice as
+		// fast: the ITL arrays' floats are most of an aggregation's time.
+		if err := gojson.Unmarshal(sc.Bytes(), &rec); err != nil {
 			return fmt.Errorf("results: part line %d: %w", line, err)
 		}
 		if err := fn(rec); err != nil {
