@@ -97,6 +97,20 @@ type aggState struct {
 	Timeseries          []SliceRow
 }
 
+// addRecords takes a slice's records, in dispatch order, in pass 1.
+func (st *aggState) addRecords(recs []metrics.Record) {
+	for _, rec := range recs {
+		st.Duration = max(st.Duration, rec.StartTime+rec.Latency)
+		if rec.Status != metrics.StatusInterrupted {
+			st.Lateness.Add(rec.Lateness)
+			st.Queued.Add(rec.QueueTime)
+			sent := rec.ScheduledAt + rec.Lateness
+			st.FirstSend, st.LastSend = min(st.FirstSend, sent), max(st.LastSend, sent)
+		}
+	}
+	st.Stored += len(recs)
+}
+
 type checkpoint struct {
 	State       aggState
 	Accumulator []byte
@@ -196,19 +210,9 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		})
 		for _, rec := range slice {
 			acc.Add(rec)
-			if st.Pass > 1 {
-				continue
-			}
-			st.Duration = max(st.Duration, rec.StartTime+rec.Latency)
-			if rec.Status != metrics.StatusInterrupted {
-				st.Lateness.Add(rec.Lateness)
-				st.Queued.Add(rec.QueueTime)
-				sent := rec.ScheduledAt + rec.Lateness
-				st.FirstSend, st.LastSend = min(st.FirstSend, sent), max(st.LastSend, sent)
-			}
 		}
 		if st.Pass == 1 {
-			st.Stored += len(slice)
+			st.addRecords(slice)
 		}
 		slice = slice[:0]
 	}
@@ -257,19 +261,19 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 			lastCheckpoint = time.Now()
 		}
 	}
-	readAgain := func(_ int, u unitData) error {
-		if u.Slice != sliceNo {
-			endSlice(u.Slice)
-			sliceNo = u.Slice
+	toSlice := func(k int) {
+		if k != sliceNo {
+			endSlice(k)
+			sliceNo, sliceGPU = k, nil
 		}
+	}
+	readAgain := func(_ int, u unitData) error {
+		toSlice(u.Slice)
 		slice = append(slice, u.Records...)
 		return nil
 	}
 	readFirst := func(_ int, u unitData) error {
-		if u.Slice != sliceNo {
-			endSlice(u.Slice)
-			sliceNo, sliceGPU = u.Slice, nil
-		}
+		toSlice(u.Slice)
 		st.Duplicates += u.Duplicates
 		if u.gpu != nil {
 			st.GPU.add(u.gpu)
