@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/datasets"
@@ -95,6 +96,20 @@ type aggState struct {
 	Failures            failureCounter
 	GPU                 gpuRun
 	Timeseries          []SliceRow
+}
+
+// readAheadBytes bounds the decoded units an aggregation holds ahead of the
+// one it uses: 14 of them with 128-token outputs, 2 with 1024.
+const readAheadBytes = 64 << 20
+
+// decodedBytes is about what records take in memory.
+func decodedBytes(recs []metrics.Record) int64 {
+	n := int64(len(recs)) * int64(unsafe.Sizeof(metrics.Record{}))
+	for i := range recs {
+		r := &recs[i]
+		n += int64(8*cap(r.ITL) + len(r.RequestID) + len(r.Error) + len(r.GeneratedText))
+	}
+	return n
 }
 
 // addRecords takes a slice's records, in dispatch order, in pass 1.
@@ -312,7 +327,9 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		if st.Pass > 1 {
 			consume = readAgain
 		}
-		if err := results.FetchOrdered(ctx, fetchConcurrency, units, read, consume); err != nil {
+		err := results.FetchOrderedWithin(ctx, fetchConcurrency, readAheadBytes, func(u unitData) int64 { return decodedBytes(u.Records) },
+			units, read, consume)
+		if err != nil {
 			return nil, err
 		}
 		endSlice(numSlices)
