@@ -84,6 +84,9 @@ type AggregateOptions struct {
 // computes all of it; later passes (the exact ITL statistics) only feed
 // the accumulator again.
 type aggState struct {
+	// Units are the run's objects, listed once: every pass, and a resumed
+	// aggregation, read these and no object stored since.
+	Units      []results.Unit
 	Pass       int // from 1
 	SlicesRead int // in this pass, every unit of a lower slice is in
 	// Send lateness and queueing are the client's self-check: percentiles
@@ -232,13 +235,16 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		}
 		slice = slice[:0]
 	}
-	allUnits, err := results.ListUnits(ctx, store, runID)
-	if err != nil {
-		return nil, err
+	if st.Units == nil {
+		units, err := results.ListUnits(ctx, store, runID)
+		if err != nil {
+			return nil, err
+		}
+		st.Units = units
 	}
 	numSlices := 0
-	if n := len(allUnits); n > 0 {
-		numSlices = allUnits[n-1].Slice + 1
+	if n := len(st.Units); n > 0 {
+		numSlices = st.Units[n-1].Slice + 1
 	}
 	type unitData struct {
 		*UnitRecords
@@ -323,7 +329,7 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		return nil
 	}
 	for {
-		units := slices.DeleteFunc(slices.Clone(allUnits), func(u results.Unit) bool { return u.Slice < st.SlicesRead })
+		units := slices.DeleteFunc(slices.Clone(st.Units), func(u results.Unit) bool { return u.Slice < st.SlicesRead })
 		consume := readFirst
 		if st.Pass > 1 {
 			consume = readAgain
@@ -347,7 +353,10 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		out.Missing = o.Scheduled - st.Stored
 	}
 	out.Info = RunInfo(o.Request, o.Model, o.Tokenizer, o.Date, max(o.Scheduled, st.Stored))
-	out.Health = Health{RequestedRate: float64(*o.Request.RequestRate) * float64(st.Replicas), ClientCPUUtil: st.CPUUtil}
+	out.Health = Health{ClientCPUUtil: st.CPUUtil}
+	if st.Replicas > 0 {
+		out.Health.RequestedRate = *o.Request.RequestRate * config.Rate(st.Replicas)
+	}
 	if n := st.Lateness.Count; n > 0 {
 		out.Health.LatenessP50Ms = st.Lateness.Quantile(0.50) * 1000
 		out.Health.LatenessP99Ms = st.Lateness.Quantile(0.99) * 1000
@@ -414,12 +423,12 @@ func pct(s metrics.Stats, i int) float64 {
 
 // Health is the generator's self-check, saved after vLLM's keys.
 type Health struct {
-	LatenessP50Ms float64 `json:"send_lateness_p50_ms"`
-	LatenessP99Ms float64 `json:"send_lateness_p99_ms"`
-	LatenessMaxMs float64 `json:"send_lateness_max_ms"`
-	RequestedRate float64 `json:"requested_rate"`
-	AchievedRate  float64 `json:"achieved_send_rate"`
-	ClientCPUUtil float64 `json:"client_cpu_utilisation"`
+	LatenessP50Ms float64     `json:"send_lateness_p50_ms"`
+	LatenessP99Ms float64     `json:"send_lateness_p99_ms"`
+	LatenessMaxMs float64     `json:"send_lateness_max_ms"`
+	RequestedRate config.Rate `json:"requested_rate"` // "inf" when unlimited, as vLLM writes request_rate
+	AchievedRate  float64     `json:"achieved_send_rate"`
+	ClientCPUUtil float64     `json:"client_cpu_utilisation"`
 	// Time requests waited for a max_concurrency slot (never part of TTFT).
 	QueueTimeP50Ms float64 `json:"queue_time_p50_ms"`
 	QueueTimeP99Ms float64 `json:"queue_time_p99_ms"`
@@ -439,23 +448,31 @@ type Accounting struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
-// Extras are the project's keys after vLLM's in result.json.
-func Extras(acc Accounting, health *Health, gpu *RunGPUPower, failures *Failures) []metrics.ExtraField {
-	b, _ := json.Marshal(acc)
-	out := []metrics.ExtraField{{Key: "run_accounting", Value: string(b)}}
-	if failures != nil {
-		f, _ := json.Marshal(failures)
-		out = append(out, metrics.ExtraField{Key: "failures", Value: string(f)})
+// Extras are the project's keys after vLLM's in result.json; a value that
+// cannot be written is an error, never a hole in the file.
+func Extras(acc Accounting, health *Health, gpu *RunGPUPower, failures *Failures) ([]metrics.ExtraField, error) {
+	keys := []struct {
+		key string
+		v   any
+		set bool
+	}{
+		{"run_accounting", acc, true},
+		{"failures", failures, failures != nil},
+		{"client_health", health, health != nil},
+		{"gpu_power", gpu, gpu != nil},
 	}
-	if health != nil {
-		h, _ := json.Marshal(health)
-		out = append(out, metrics.ExtraField{Key: "client_health", Value: string(h)})
+	var out []metrics.ExtraField
+	for _, k := range keys {
+		if !k.set {
+			continue
+		}
+		f, err := metrics.Extra(k.key, k.v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
 	}
-	if gpu != nil {
-		g, _ := json.Marshal(gpu)
-		out = append(out, metrics.ExtraField{Key: "gpu_power", Value: string(g)})
-	}
-	return out
+	return out, nil
 }
 
 // AccountingOf fills an Accounting from an outcome.

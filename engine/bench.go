@@ -88,8 +88,11 @@ func RunBench(ctx context.Context, req config.Request, o BenchOptions) (*BenchRe
 	}
 	health.Warning = HealthWarning(health)
 	out.Health = health
-	return &BenchResult{Plan: plan, Outcome: out, Health: health,
-		Extras: Extras(AccountingOf(out, plan.Tokenizer), &health, nil, &out.Failures)}, nil
+	extras, err := Extras(AccountingOf(out, plan.Tokenizer), &health, nil, &out.Failures)
+	if err != nil {
+		return nil, err
+	}
+	return &BenchResult{Plan: plan, Outcome: out, Health: health, Extras: extras}, nil
 }
 
 // PrintPreamble prints what vLLM prints before its table.

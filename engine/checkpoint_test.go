@@ -174,3 +174,57 @@ func TestAggregationResumesFromACheckpoint(t *testing.T) {
 		t.Error("an unreadable checkpoint changed the result instead of being set aside")
 	}
 }
+
+// A record stored while an aggregation runs (a zombie attempt's late part)
+// is read by none of its passes, nor by a retry resumed from its
+// checkpoint: every pass reads the same records.
+func TestAggregationReadsTheObjectsListedAtItsStart(t *testing.T) {
+	local, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeVariedRun(t, local)
+	req := config.Request{SliceSeconds: 3, PercentileMetrics: config.List{"ttft", "itl"}, MetricPercentiles: config.List{"50", "99"}}.Defaults()
+	finalize := func(o engine.FinalizeOptions) *engine.Final {
+		t.Helper()
+		o.Request, o.NoTokenizer = &req, true
+		f, err := engine.Finalize(t.Context(), local, "run", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	before := finalize(engine.FinalizeOptions{})
+	var early []byte
+	storeLate := func() {
+		late := metrics.Record{Index: 5*12 + 11, Replica: 0, Status: metrics.StatusCompleted, Success: true, StartTime: 35.5,
+			TTFT: 0.9, Latency: 3, OutputTokens: 4, ITL: []float64{0.5, 0.7, 0.9}} // was stored interrupted
+		body, err := results.EncodePart([]metrics.Record{late})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := local.Put(t.Context(), results.PartKey("run", 5, 0, 7, 0), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	during := finalize(engine.FinalizeOptions{
+		Checkpoint: func(b []byte, pass, read int) {
+			if pass == 1 && read == 2 {
+				early = b
+			}
+		},
+		Progress: func(pass, read, slices int) {
+			if pass == 1 && read == slices {
+				storeLate() // between pass 1 and pass 2
+			}
+		}})
+	if during.ResultJSON != before.ResultJSON {
+		t.Errorf("a part stored between the passes changed the result:\n got %s\nwant %s", during.ResultJSON, before.ResultJSON)
+	}
+	if resumed := finalize(engine.FinalizeOptions{Resume: early}); resumed.ResultJSON != before.ResultJSON {
+		t.Errorf("resumed from a checkpoint taken before the late part, the result differs:\n got %s\nwant %s", resumed.ResultJSON, before.ResultJSON)
+	}
+	if after := finalize(engine.FinalizeOptions{}); after.Accounting.Completed != before.Accounting.Completed+1 {
+		t.Errorf("an aggregation started after the late part counted %d completed, want %d", after.Accounting.Completed, before.Accounting.Completed+1)
+	}
+}

@@ -113,7 +113,11 @@ func TestAggregateGPUPowerNotMeasured(t *testing.T) {
 	} {
 		out := aggregateGPU(t, c.gpu...)
 		var gpu string
-		for _, e := range engine.Extras(engine.Accounting{}, nil, out.GPU, nil) {
+		extras, err := engine.Extras(engine.Accounting{}, nil, out.GPU, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range extras {
 			if e.Key == "gpu_power" {
 				gpu = e.Value
 			}

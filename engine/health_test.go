@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/vibench/vllm-inference-benchmark/config"
+	"github.com/vibench/vllm-inference-benchmark/engine"
+	"github.com/vibench/vllm-inference-benchmark/results"
 	"github.com/vibench/vllm-inference-benchmark/simulator/vllmsim"
 )
 
@@ -37,4 +40,33 @@ func TestStarvedGeneratorRaisesTheWarning(t *testing.T) {
 		t.Errorf("client_health lacks the warning: %s", res.Extras[len(res.Extras)-1].Value)
 	}
 	t.Logf("starved: lateness p99 %.1f ms, CPU %.0f%%", h.LatenessP99Ms, h.ClientCPUUtil*100)
+}
+
+// A run at an unlimited rate (vLLM's default) writes its requested rate as
+// vLLM writes request_rate, "inf", and result.json stays valid JSON.
+func TestUnlimitedRateKeepsResultJSONValid(t *testing.T) {
+	local, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeVariedRun(t, local)
+	req := config.Request{SliceSeconds: 3}.Defaults()
+	if !req.RequestRate.IsInf() {
+		t.Fatalf("the default rate is %v, not unlimited", req.RequestRate)
+	}
+	f, err := engine.Finalize(t.Context(), local, "run", engine.FinalizeOptions{Request: &req, NoTokenizer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Health struct {
+			RequestedRate any `json:"requested_rate"`
+		} `json:"client_health"`
+	}
+	if err := json.Unmarshal([]byte(f.ResultJSON), &got); err != nil {
+		t.Fatalf("result.json is not JSON (%v):\n%s", err, f.ResultJSON)
+	}
+	if got.Health.RequestedRate != "inf" {
+		t.Errorf("client_health.requested_rate = %v, want \"inf\"", got.Health.RequestedRate)
+	}
 }

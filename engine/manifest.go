@@ -154,7 +154,10 @@ func Finalize(ctx context.Context, store results.Store, runID string, o Finalize
 	if err != nil {
 		return nil, fmt.Errorf("timeseries: %w", err)
 	}
-	extras := Extras(acc, &out.Health, out.GPU, &out.Failures)
+	extras, err := Extras(acc, &out.Health, out.GPU, &out.Failures)
+	if err != nil {
+		return nil, err
+	}
 	if m.Servers != nil {
 		b, err := json.Marshal(m.Servers)
 		if err != nil {

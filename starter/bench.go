@@ -168,14 +168,11 @@ func writeResult(o *benchOptions, name, body string) (string, error) {
 	return name, f.Close()
 }
 
-// clientHealth is engine.Health as result.json carries it: the requested
-// rate as vLLM writes request_rate ("inf" when unlimited, which
-// encoding/json cannot write as a float), and the transport that timed
-// the responses.
+// clientHealth is engine.Health as result.json carries it, with the
+// transport that timed the responses.
 type clientHealth struct {
 	engine.Health
-	RequestedRate config.Rate `json:"requested_rate"`
-	Transport     string      `json:"transport"`
+	Transport string `json:"transport"`
 }
 
 // benchExtras are the project's keys after vLLM's; a value that cannot be
@@ -190,8 +187,7 @@ func benchExtras(res *engine.BenchResult, health engine.Health) ([]metrics.Extra
 		return nil, err
 	}
 	req := res.Plan.Request
-	h, err := metrics.Extra("client_health", clientHealth{Health: health,
-		RequestedRate: config.Rate(health.RequestedRate), Transport: loadgen.TransportFor(req.URL())})
+	h, err := metrics.Extra("client_health", clientHealth{Health: health, Transport: loadgen.TransportFor(req.URL())})
 	if err != nil {
 		return nil, err
 	}
