@@ -360,10 +360,7 @@ func (a *Accumulator) Result(duration float64) Result {
 		HasTokenizer:         a.opts.OutputTokens != nil,
 		HasGoodput:           len(a.opts.Goodput) > 0,
 	}
-	if a.details != nil {
-		details := *a.details // later Adds append beyond these lengths
-		res.Details = &details
-	}
+	res.Details = a.details
 	active := 0
 	for sec, tokens := range a.tokens {
 		res.MaxOutputTokensPerS = max(res.MaxOutputTokensPerS, float64(tokens))
