@@ -215,11 +215,12 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 	out := &Outcome{Scheduled: o.Scheduled}
 	acc := metrics.NewAccumulator(mopts)
 	st := aggState{Pass: 1, FirstSend: math.Inf(1), LastSend: math.Inf(-1)}
+	resumed := false
 	if o.Resume != nil {
 		// A checkpoint that cannot be read is set aside (the accumulator is
 		// left empty): reading starts over.
-		if resumed, err := decodeCheckpoint(o.Resume, acc); err == nil {
-			st = resumed
+		if saved, err := decodeCheckpoint(o.Resume, acc); err == nil {
+			st, resumed = saved, true
 		}
 	}
 	var slice []metrics.Record
@@ -341,6 +342,14 @@ func Aggregate(ctx context.Context, store results.Store, runID string, o Aggrega
 		}
 		endSlice(numSlices)
 		if !acc.NextPass() {
+			if err := acc.Err(); err != nil {
+				if resumed {
+					// The checkpoint holds records the store no longer has.
+					o.Resume = nil
+					return Aggregate(ctx, store, runID, o)
+				}
+				return nil, fmt.Errorf("aggregate %s: %w", runID, err)
+			}
 			break
 		}
 		st.Pass, st.SlicesRead, sliceNo = st.Pass+1, 0, -1

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -226,5 +227,61 @@ func TestAggregationReadsTheObjectsListedAtItsStart(t *testing.T) {
 	}
 	if after := finalize(engine.FinalizeOptions{}); after.Accounting.Completed != before.Accounting.Completed+1 {
 		t.Errorf("an aggregation started after the late part counted %d completed, want %d", after.Accounting.Completed, before.Accounting.Completed+1)
+	}
+}
+
+// A retry resumed in pass 2 whose stored records changed since its
+// checkpoint (an object rewritten) sees the passes disagree and reads the
+// run again from the start, instead of writing wrong figures.
+func TestAResumedAggregationOverChangedRecordsStartsOver(t *testing.T) {
+	local, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeVariedRun(t, local)
+	req := config.Request{SliceSeconds: 3}.Defaults()
+	opts := engine.FinalizeOptions{Request: &req, NoTokenizer: true}
+	var inPass2 []byte
+	opts.Checkpoint = func(b []byte, pass, read int) {
+		if pass == 2 && read == 2 {
+			inPass2 = b
+		}
+	}
+	if _, err := engine.Finalize(t.Context(), local, "run", opts); err != nil || inPass2 == nil {
+		t.Fatalf("no checkpoint in pass 2 (%v)", err)
+	}
+	key := results.PartKey("run", 4, 0, 1, 0)
+	var recs []metrics.Record
+	body, err := local.Get(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := results.DecodePart(bytes.NewReader(body), func(r metrics.Record) error {
+		if len(r.ITL) > 0 {
+			r.ITL = r.ITL[1:]
+		}
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if body, err = results.EncodePart(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Put(t.Context(), key, body); err != nil {
+		t.Fatal(err)
+	}
+	opts.Checkpoint = nil
+	fresh, err := engine.Finalize(t.Context(), local, "run", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Resume = inPass2
+	resumed, err := engine.Finalize(t.Context(), local, "run", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.ResultJSON != fresh.ResultJSON {
+		t.Errorf("resumed over rewritten records:\n got %s\nwant %s", resumed.ResultJSON, fresh.ResultJSON)
 	}
 }

@@ -128,12 +128,15 @@ type Result struct {
 // successful request its TTFT, TPOT and latency, and of the ITL gaps (too
 // many to hold) what each pass needs: exact sums and counts.
 type Accumulator struct {
-	opts     Options
-	pass     int // passes ended
-	done     bool
-	statuses StatusCounts
-	failed   int
-	good     int
+	opts Options
+	pass int // passes ended
+	done bool
+	// What the current later pass has seen, to check it against pass 1.
+	againRequests, againGaps int
+	err                      error
+	statuses                 StatusCounts
+	failed                   int
+	good                     int
 
 	totalInput  int
 	totalOutput int
@@ -277,6 +280,13 @@ func (a *Accumulator) NextPass() bool {
 	if a.done {
 		return false
 	}
+	if a.pass > 0 && (a.againRequests != a.statuses.Completed || a.againGaps != a.itl.n) {
+		a.err = fmt.Errorf("metrics: pass %d read %d successful requests with %d ITL gaps, pass 1 %d with %d: the records changed between passes",
+			a.pass+1, a.againRequests, a.againGaps, a.statuses.Completed, a.itl.n)
+		a.done = true
+		return false
+	}
+	a.againRequests, a.againGaps = 0, 0
 	if a.pass == 0 && a.ttfts.n > 0 {
 		nsec := int(math.Ceil(a.tEnd-a.t0)) + 1
 		a.tokens, a.activeDiff = make([]int, nsec), make([]int, nsec+1)
@@ -291,6 +301,8 @@ func (a *Accumulator) NextPass() bool {
 // addAgain takes a successful request in a later pass: pass 2 counts its
 // stream events and activity per second; every later pass reads its gaps.
 func (a *Accumulator) addAgain(r Record) {
+	a.againRequests++
+	a.againGaps += len(r.ITL)
 	if a.pass == 1 {
 		a.countPeaks(r)
 	}
@@ -325,6 +337,10 @@ func (a *Accumulator) countPeaks(r Record) {
 		a.activeDiff[int(last)+1]--
 	}
 }
+
+// Err says why the passes stopped early: a later pass was not given the
+// records of the first. Result is then not to be used.
+func (a *Accumulator) Err() error { return a.err }
 
 // Result computes the metrics for a benchmark that lasted duration seconds,
 // once NextPass has reported false.
@@ -376,12 +392,13 @@ func (a *Accumulator) Result(duration float64) Result {
 
 // stateVersion changes whenever accumulatorState does: a checkpoint saved
 // by another version is refused, never misread.
-const stateVersion = 2
+const stateVersion = 3
 
 // accumulatorState is what an Accumulator holds beside its options.
 type accumulatorState struct {
 	Version, Pass                       int
 	Done                                bool
+	AgainRequests, AgainGaps            int
 	Statuses                            StatusCounts
 	Failed, Good, TotalInput, TotalOuts int
 	TTFTs, Latencies, TPOTs             []float64
@@ -398,7 +415,7 @@ type accumulatorState struct {
 func (a *Accumulator) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
 	err := gob.NewEncoder(&b).Encode(accumulatorState{
-		Version: stateVersion, Pass: a.pass, Done: a.done,
+		Version: stateVersion, Pass: a.pass, Done: a.done, AgainRequests: a.againRequests, AgainGaps: a.againGaps,
 		Statuses: a.statuses, Failed: a.failed, Good: a.good, TotalInput: a.totalInput, TotalOuts: a.totalOutput,
 		TTFTs: a.ttfts.flat(), Latencies: a.latencies.flat(), TPOTs: a.tpots.flat(), ITL: a.itl.state(),
 		T0: a.t0, TEnd: a.tEnd, Tokens: a.tokens, ActiveDiff: a.activeDiff,
@@ -417,7 +434,7 @@ func (a *Accumulator) UnmarshalBinary(data []byte) error {
 	if st.Version != stateVersion {
 		return fmt.Errorf("metrics: accumulator state of version %d, this build reads %d", st.Version, stateVersion)
 	}
-	a.pass, a.done = st.Pass, st.Done
+	a.pass, a.done, a.againRequests, a.againGaps = st.Pass, st.Done, st.AgainRequests, st.AgainGaps
 	a.statuses, a.failed, a.good, a.totalInput, a.totalOutput = st.Statuses, st.Failed, st.Good, st.TotalInput, st.TotalOuts
 	a.ttfts, a.latencies, a.tpots = series[float64]{}, series[float64]{}, series[float64]{}
 	a.ttfts.add(st.TTFTs...)

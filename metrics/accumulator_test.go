@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -345,5 +346,37 @@ func TestAccumulatorSavedMidwayGoesOnToTheSameResult(t *testing.T) {
 	}
 	if err := NewAccumulator(opts).UnmarshalBinary([]byte("not a state")); err == nil {
 		t.Error("a state that is not one was read")
+	}
+}
+
+// A later pass given other records than the first (a store changed under
+// the aggregation) ends the passes with an error, never with wrong figures.
+func TestALaterPassWithOtherRecordsIsAnError(t *testing.T) {
+	records := randomRecords(5, 300)
+	shorter := slices.Clone(records)
+	for i := range shorter {
+		if len(shorter[i].ITL) > 0 {
+			shorter[i].ITL = shorter[i].ITL[1:]
+			break
+		}
+	}
+	for name, again := range map[string][]Record{"a record fewer": records[1:], "a gap fewer": shorter} {
+		a := NewAccumulator(Options{})
+		for _, r := range records {
+			a.Add(r)
+		}
+		if !a.NextPass() {
+			t.Fatal("no second pass")
+		}
+		for _, r := range again {
+			a.Add(r)
+		}
+		if a.NextPass() || a.Err() == nil || !strings.Contains(a.Err().Error(), "changed between passes") {
+			t.Errorf("%s: NextPass went on or Err is %v", name, a.Err())
+		}
+	}
+	a := NewAccumulator(Options{})
+	if passes(a, records); a.Err() != nil {
+		t.Errorf("the same records in every pass: %v", a.Err())
 	}
 }
