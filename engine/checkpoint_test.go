@@ -40,11 +40,15 @@ func (s *readLog) note(key string) {
 	s.keys = append(s.keys, key)
 }
 
-// storeVariedRun stores 6 slices of 2 replicas: successes, failures of two
-// kinds, interrupted requests, GPU figures on some slices (pods on some),
-// and a slice stored twice by two attempts.
-func storeVariedRun(t *testing.T, store results.Store) {
+// variedRun is a local store holding run "run": 6 slices of 2 replicas,
+// with successes, failures of two kinds, interrupted requests, GPU figures
+// on some slices (pods on some), and a slice stored twice by two attempts.
+func variedRun(t *testing.T) *results.LocalStore {
 	t.Helper()
+	store, err := results.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	const perUnit = 12
 	for slice := range 6 {
 		for replica := range 2 {
@@ -96,17 +100,14 @@ func storeVariedRun(t *testing.T, store results.Store) {
 		SlicesStarted: 6, Scheduled: 6 * 2 * perUnit, StartedAt: time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
+	return store
 }
 
 // An aggregation cut off after any slice and resumed from its checkpoint
 // writes the same files as one that read the run straight through, and
 // reads no object of the slices the checkpoint holds.
 func TestAggregationResumesFromACheckpoint(t *testing.T) {
-	local, err := results.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeVariedRun(t, local)
+	local := variedRun(t)
 	rate := config.Rate(4)
 	req := config.Request{RequestRate: &rate, SliceSeconds: 3, PercentileMetrics: config.List{"ttft", "tpot", "itl", "e2el"},
 		MetricPercentiles: config.List{"50", "90", "99"}, Goodput: config.Pairs{"ttft:80", "e2el:600"}}.Defaults()
@@ -180,11 +181,7 @@ func TestAggregationResumesFromACheckpoint(t *testing.T) {
 // is read by none of its passes, nor by a retry resumed from its
 // checkpoint: every pass reads the same records.
 func TestAggregationReadsTheObjectsListedAtItsStart(t *testing.T) {
-	local, err := results.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeVariedRun(t, local)
+	local := variedRun(t)
 	req := config.Request{SliceSeconds: 3, PercentileMetrics: config.List{"ttft", "itl"}, MetricPercentiles: config.List{"50", "99"}}.Defaults()
 	finalize := func(o engine.FinalizeOptions) *engine.Final {
 		t.Helper()
@@ -234,11 +231,7 @@ func TestAggregationReadsTheObjectsListedAtItsStart(t *testing.T) {
 // checkpoint (an object rewritten) sees the passes disagree and reads the
 // run again from the start, instead of writing wrong figures.
 func TestAResumedAggregationOverChangedRecordsStartsOver(t *testing.T) {
-	local, err := results.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeVariedRun(t, local)
+	local := variedRun(t)
 	req := config.Request{SliceSeconds: 3}.Defaults()
 	opts := engine.FinalizeOptions{Request: &req, NoTokenizer: true}
 	var inPass2 []byte

@@ -10,7 +10,6 @@ import (
 
 	"github.com/vibench/vllm-inference-benchmark/config"
 	"github.com/vibench/vllm-inference-benchmark/engine"
-	"github.com/vibench/vllm-inference-benchmark/results"
 	"github.com/vibench/vllm-inference-benchmark/simulator/vllmsim"
 )
 
@@ -45,11 +44,7 @@ func TestStarvedGeneratorRaisesTheWarning(t *testing.T) {
 // A run at an unlimited rate (vLLM's default) writes its requested rate as
 // vLLM writes request_rate, "inf", and result.json stays valid JSON.
 func TestUnlimitedRateKeepsResultJSONValid(t *testing.T) {
-	local, err := results.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	storeVariedRun(t, local)
+	local := variedRun(t)
 	req := config.Request{SliceSeconds: 3}.Defaults()
 	if !req.RequestRate.IsInf() {
 		t.Fatalf("the default rate is %v, not unlimited", req.RequestRate)

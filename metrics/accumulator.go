@@ -291,7 +291,7 @@ func (a *Accumulator) NextPass() bool {
 		nsec := int(math.Ceil(a.tEnd-a.t0)) + 1
 		a.tokens, a.activeDiff = make([]int, nsec), make([]int, nsec+1)
 	}
-	more := a.itl.endPass(orderRanks(a.itl.n, a.opts.Percentiles))
+	more := a.itl.endPass(a.opts.Percentiles)
 	more = more || (a.pass == 0 && a.ttfts.n > 0)
 	a.pass++
 	a.done = !more

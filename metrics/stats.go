@@ -69,21 +69,14 @@ func Std(a []float64) float64 {
 }
 
 // stdAround is np.std given the array's np.mean: numpy materialises the
-// squared deviations and sums them with the same blocked pairwise sum, which
-// is reproduced here one block at a time.
+// squared deviations and sums them with the same blocked pairwise sum.
 func stdAround(a []float64, mean float64) float64 {
-	var buf [numpyBufferSize]float64
-	sum := 0.0
-	for start := 0; start < len(a); start += numpyBufferSize {
-		block := a[start:min(start+numpyBufferSize, len(a))]
-		sq := buf[:len(block)]
-		for i, x := range block {
-			d := x - mean
-			sq[i] = d * d
-		}
-		sum += pairwiseSum(sq)
+	var sq blockSum
+	for _, x := range a {
+		d := x - mean
+		sq.add(d * d)
 	}
-	return math.Sqrt(sum / float64(len(a)))
+	return math.Sqrt(sq.total() / float64(len(a)))
 }
 
 // Median is np.median.

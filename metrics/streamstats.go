@@ -138,13 +138,13 @@ func (s *streamStats) add(x float64) {
 	}
 }
 
-// endPass ends a pass; it reports whether the statistics need another.
-// ranks are the 0-based order statistics wanted.
-func (s *streamStats) endPass(ranks []int) bool {
+// endPass ends a pass; it reports whether the statistics need another to
+// find the mean, std, median and the given percentiles.
+func (s *streamStats) endPass(percentiles []float64) bool {
 	if s.passes == 0 {
 		s.mean = s.sum.total() / float64(s.n)
 		s.found = map[int]float64{}
-		s.open = s.firstRanges(ranks)
+		s.open = s.firstRanges(orderRanks(s.n, percentiles))
 		s.pages = [1 << pageBits]*page{}
 	} else {
 		s.open = s.narrow()
